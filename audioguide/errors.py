@@ -1,0 +1,68 @@
+"""The exception hierarchy: one root, one subclass per pipeline stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AudioguideError(Exception):
+    """Root of every expected failure; the CLI prints it as one line and exits non-zero."""
+
+    exit_code = 1
+
+
+class RoutineError(AudioguideError):
+    """A routine or series file is malformed; names the file, line and key path."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.key = key
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+            where += ": "
+        key = f"{self.key}: " if self.key else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}{key}{self.message}{hint}"
+
+
+class ScheduleError(AudioguideError):
+    """The speech does not fit the time the routine gives it."""
+
+    exit_code = 3
+
+
+class SpeechError(AudioguideError):
+    """A speech engine is missing, failed, hung or returned no audio."""
+
+    exit_code = 4
+
+
+class RenderError(AudioguideError):
+    """Mixing or mastering failed (for example an unreadable ambience file)."""
+
+    exit_code = 5
+
+
+class ExportError(AudioguideError):
+    """Encoding or writing the output files failed."""
+
+    exit_code = 6
