@@ -9,7 +9,9 @@ from dataclasses import dataclass
 MAX_SPAN_MS = 60 * 60 * 1000
 """No single hold, rest or tempo may exceed an hour: longer is a typo, not a stretch."""
 
-_CLOCK = re.compile(r"^(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m(?:in)?)?\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s(?:ec)?)?$")
+_CLOCK = re.compile(
+    r"^(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m(?:in)?)?\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s(?:ec)?)?$"
+)
 _BREATHS = re.compile(r"^(?P<n>\d+)\s*breaths?$")
 
 

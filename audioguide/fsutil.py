@@ -11,11 +11,14 @@ from typing import IO
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+def atomic_write(
+    path: str | Path, mode: str = "wb", encoding: str | None = None, *, durable: bool = True
+) -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success rename it over ``path``.
 
     On any exception (Ctrl-C included) the temporary file is removed and ``path``
     is left exactly as it was, so a failed build never clobbers good output.
+    ``durable=False`` skips the fsync, for caches whose entries are checksummed anyway.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,7 +27,8 @@ def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

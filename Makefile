@@ -1,0 +1,36 @@
+# The commands the README tells people to type. Everything installs into .venv from PyPI:
+# no sudo, no system packages (speech comes from the espeakng-loader wheel, MP3 from lameenc).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test test-fast bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/audioguide build lower-back-10min -o output/lower-back-10min.mp3
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+bench: setup
+	$(BIN)/python scripts/bench.py
+
+lint: setup
+	$(BIN)/ruff check audioguide tests scripts
+	$(BIN)/ruff format --check audioguide tests scripts
+	$(BIN)/mypy audioguide
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache build *.egg-info
+	find output -mindepth 1 ! -name .gitkeep -delete

@@ -1,0 +1,171 @@
+"""The whole pipeline as a library call: plan (load, compile, speak, schedule) and build (render, export)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .cache import SpeechCache
+from .compile import Options as CompileOptions
+from .compile import compile_routine
+from .load import Routine, load_routine
+from .render import MasterReport, Mixer, RenderOptions, master
+from .schedule import schedule
+from .script import Script
+from .speak import Clip, speak
+from .timeline import Timeline
+from .voices import VoiceProfile, load_profile
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): called as work advances (stage is "speech" or "render")."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything a build can be told; every field has the default a user would expect."""
+
+    output: Path | None = None
+    fmt: str | None = None  # from the output's suffix, else mp3
+    bitrate_kbps: int | None = None
+    voice: str | None = None  # overrides the routine's voice profile
+    engine: str | None = None  # overrides the profile's engine
+    compile: CompileOptions = field(default_factory=CompileOptions)
+    render: RenderOptions = field(default_factory=RenderOptions)
+    ambience: str | None = None  # overrides the routine's ambience
+    jobs: int | None = None
+    cache_dir: Path | None = None
+    sidecars: bool = True
+    artist: str = "audioguide"
+    album: str | None = None
+    track: int | None = None
+    track_total: int | None = None
+    year: int | None = None
+    comment: str | None = None
+    cover_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A routine compiled and scheduled: everything known before the audio is rendered."""
+
+    routine: Routine
+    profile: VoiceProfile
+    script: Script
+    clips: dict[str, Clip]
+    timeline: Timeline
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build wrote and measured."""
+
+    output: Path
+    plan: Plan
+    files: tuple[Path, ...]
+    master: MasterReport
+    speech_sources: dict[str, int]
+    seconds: float
+
+
+def make_plan(
+    ref: str | Path | Routine, options: BuildOptions | None = None, progress: Progress | None = None
+) -> Plan:
+    """Load, compile, speak and schedule: the exact timeline, with every phrase synthesized (cached)."""
+    options = options or BuildOptions()
+    routine = ref if isinstance(ref, Routine) else load_routine(ref)
+    profile = load_profile(options.voice or routine.voice, routine.base_dir)
+    from .compile import PACES
+
+    profile = profile.with_rate_scale(PACES.get(options.compile.pace, (1.0, 1.0))[0])
+    script = compile_routine(routine, options.compile)
+    cache = SpeechCache(options.cache_dir) if options.cache_dir else SpeechCache()
+    report = (lambda done, total: progress("speech", done, total)) if progress else None
+    clips = speak(
+        script.phrases(), profile, engine=options.engine, cache=cache, jobs=options.jobs, progress=report
+    )
+    return Plan(routine, profile, script, clips, schedule(script, clips))
+
+
+def default_output(routine: Routine, fmt: str = "mp3") -> Path:
+    return Path("output") / f"{routine.id}.{fmt}"
+
+
+def build(
+    ref: str | Path | Routine, options: BuildOptions | None = None, progress: Progress | None = None
+) -> BuildResult:
+    """Build one session: the audio file, its tags and chapters, and its sidecars, all written atomically."""
+    from .encode import FORMATS, encode_file
+    from .errors import ExportError
+    from .fsutil import staged_path
+    from .sidecars import sidecar_paths, write_chapters_json, write_vtt
+    from .tags import ChapterMark, TagInfo, write_tags
+
+    started = time.perf_counter()
+    options = options or BuildOptions()
+    plan = make_plan(ref, options, progress)
+    routine, timeline = plan.routine, plan.timeline
+    fmt = options.fmt
+    if fmt is None and options.output is not None and options.output.suffix:
+        fmt = options.output.suffix.lstrip(".").lower()
+    fmt = fmt or "mp3"
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown output format '{fmt}'; expected one of {', '.join(FORMATS)}")
+    output = options.output or default_output(routine, fmt)
+    render_options = options.render
+    ambience = options.ambience or routine.ambience
+    render_options = replace(render_options, ambience=ambience, ambience_base=routine.base_dir)
+    mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
+    stream, report = master(mixer)
+    if progress:
+        stream = _counting(stream, timeline.length_samples, progress)
+    chapters = [
+        ChapterMark(timeline.ms(c.start_sample), timeline.ms(c.end_sample), c.title)
+        for c in timeline.chapters
+    ]
+    info = TagInfo(
+        title=routine.title,
+        artist=options.artist,
+        album=options.album or routine.title,
+        track=options.track,
+        track_total=options.track_total,
+        year=options.year,
+        comment=options.comment or routine.description or None,
+    )
+    cover = options.cover_png
+    if cover is None:
+        from .cover import make_cover
+
+        cover = make_cover(routine.title, options.album if options.album != routine.title else None)
+    phrases = [(timeline.ms(e.start_sample), timeline.ms(e.end_sample), e.text) for e in timeline.speech()]
+    files = [output]
+    with contextlib.ExitStack() as stack:
+        staged = stack.enter_context(staged_path(output))
+        encode_file(
+            staged,
+            stream,
+            fmt,
+            rate=timeline.sample_rate,
+            channels=render_options.out_channels,
+            bitrate_kbps=options.bitrate_kbps,
+        )
+        write_tags(staged, fmt, info, chapters, cover)
+        if options.sidecars:
+            paths = sidecar_paths(output)
+            write_vtt(stack.enter_context(staged_path(paths["vtt"])), phrases)
+            write_chapters_json(stack.enter_context(staged_path(paths["chapters"])), chapters, routine.title)
+            files += [paths["vtt"], paths["chapters"]]
+    sources: dict[str, int] = {}
+    for clip in plan.clips.values():
+        sources[clip.source] = sources.get(clip.source, 0) + 1
+    return BuildResult(output, plan, tuple(files), report, sources, time.perf_counter() - started)
+
+
+def _counting(stream, total: int, progress: Progress):  # type: ignore[no-untyped-def]
+    done = 0
+    for block in stream:
+        done += len(block)
+        progress("render", done, total)
+        yield block

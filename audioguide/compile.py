@@ -1,0 +1,488 @@
+"""Stage 2, compile: a Routine becomes a Script of sections, speech, cue sounds and flexible spans."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, replace
+
+from . import sounds
+from .durations import Span as Amount
+from .errors import RoutineError
+from .load import Breath, Routine, Step
+from .poses import Pose, get_pose, phrases
+from .script import Placed, Say, Script, Section, Sound, Span
+from .units import samples_to_ms
+
+VERBOSITY = ("full", "brief", "minimal")
+INTRO = ("full", "short", "none")
+PACES = {"slow": (0.9, 1.3), "normal": (1.0, 1.0), "brisk": (1.12, 0.75)}
+"""pace -> (speech rate scale, scale of the quiet gaps between phrases)."""
+
+HOLD_SHRINK, HOLD_STRETCH = 0.5, 3.0  # a timed hold may become half or three times as long to hit the target
+HOLD_MIN_MS = 5_000
+REST_SHRINK, REST_STRETCH = 0.4, 4.0
+REST_MIN_MS = 2_000
+REPEAT_REST_MS = 5_000  # between repeated holds of one side
+BREATH_LEAD_MS = 1_500  # from the hold's chime to its first breath
+CHIME_ADVANCE_MS = 900
+SPEECH_MARGIN_MS = 250  # speech in a breath or rep phase must end this long before the phase does
+TAIL = (4_000, 3_000, 10_000)  # the closing bell rings out in this span (base, min, max)
+
+_UNSAFE = re.compile(
+    r"\b(?:push(?:ing)?|work(?:ing)?)\s+through\b|\bno pain,? no gain\b|\bpain is good\b", re.I
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to compile: verbosity, pace, the opening note, positions to avoid, and overrides."""
+
+    verbosity: str = "full"
+    pace: str = "normal"
+    intro: str = "full"
+    avoid: tuple[str, ...] = ()
+    duration_ms: int | None = None
+    breath: Breath | None = None
+
+
+class _Vocabulary:
+    """Rotates through each slot's variants so nearby sentences differ; deterministic per routine."""
+
+    def __init__(self, seed: str) -> None:
+        self.table = phrases()
+        self.seed = seed
+        self.used: dict[str, int] = {}
+
+    def pick(self, slot: str, **values: str) -> str:
+        variants = self.table[slot]
+        turn = self.used.get(slot, 0)
+        self.used[slot] = turn + 1
+        start = zlib.crc32(f"{self.seed}/{slot}".encode()) % len(variants)
+        text = variants[(start + turn) % len(variants)]
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    def all(self, slot: str) -> tuple[str, ...]:
+        return self.table[slot]
+
+    def number(self, n: int) -> str:
+        words = self.table["numbers"]
+        return words[n - 1] if 1 <= n <= len(words) else str(n)
+
+
+def _sentence_name(name: str) -> str:
+    """'Supine twist' inside a sentence reads 'supine twist'; acronyms stay."""
+    return name if name[:2].isupper() else name[:1].lower() + name[1:]
+
+
+def _title(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _inline_pose(step: Step) -> Pose:
+    reps_kind = step.tempo_ms is not None
+    return Pose(
+        id="inline",
+        name=step.name or "this pose",
+        position="",
+        areas=(),
+        one_sided=False,
+        kind="reps" if reps_kind else "hold",
+        setup=step.say,
+        brief=step.say[0],
+        cues=(),
+        release="",
+        easier="",
+        cautions=(),
+        alternatives=(),
+        rep_cues=(),
+        hold=None if reps_kind else Amount(ms=20_000),
+        reps=10 if reps_kind else 1,
+        tempo_ms=step.tempo_ms,
+    )
+
+
+class _Compiler:
+    def __init__(self, routine: Routine, options: Options) -> None:
+        for name, value, allowed in (
+            ("verbosity", options.verbosity, VERBOSITY),
+            ("pace", options.pace, PACES),
+            ("intro", options.intro, INTRO),
+        ):
+            if value not in allowed:
+                raise RoutineError(f"unknown {name} '{value}'; expected one of {', '.join(allowed)}")
+        self.routine = routine
+        self.options = options
+        self.full = options.verbosity == "full"
+        self.minimal = options.verbosity == "minimal"
+        self.gap_scale = PACES[options.pace][1]
+        self.breath = options.breath or routine.breath
+        self.vocab = _Vocabulary(routine.title)
+        self.holds_done = 0
+
+    def gap(self, ms: int) -> int:
+        return round(ms * self.gap_scale)
+
+    def say(self, text: str, pause_ms: int = 600) -> Say:
+        return Say(text, self.gap(pause_ms))
+
+    # -- the whole session ---------------------------------------------------------------------------
+    def compile(self) -> Script:
+        steps = [(i, step, self.resolve(i, step)) for i, step in enumerate(self.routine.steps)]
+        pose_steps = [i for i, step, _ in steps if step.kind == "pose"]
+        sections = [self.welcome()]
+        for i, step, pose in steps:
+            self.check_words(i, step)
+            if step.kind == "say":
+                sections.append(
+                    Section("Reflection", i, tuple(self.say(s, 900) for s in step.say), step.line)
+                )
+            elif step.kind == "rest":
+                sections.append(self.rest(i, step))
+            else:
+                assert pose is not None
+                order = (
+                    "first_pose"
+                    if i == pose_steps[0]
+                    else "last_pose"
+                    if i == pose_steps[-1]
+                    else "next_pose"
+                )
+                if len(pose_steps) == 1:
+                    order = "first_pose"
+                sections.extend(self.pose(i, step, pose, order))
+        sections.append(self.closing())
+        target = self.options.duration_ms or self.routine.duration_ms
+        return Script(self.routine.title, tuple(sections), target, self.routine.source)
+
+    def resolve(self, index: int, step: Step) -> Pose | None:
+        if step.kind != "pose":
+            return None
+        if step.pose is None:
+            return _inline_pose(step)
+        pose = get_pose(step.pose)
+        if pose.position not in self.options.avoid:
+            return pose
+        for alt_id in pose.alternatives:
+            alt = get_pose(alt_id)
+            if alt.position not in self.options.avoid:
+                return alt
+        raise RoutineError(
+            f"pose '{pose.id}' is {pose.position} and has no alternative outside "
+            f"{', '.join(self.options.avoid)}",
+            file=self.routine.source,
+            line=step.line,
+            key=f"steps[{index}].pose",
+            hint="remove this step or choose another pose",
+        )
+
+    def check_words(self, index: int, step: Step) -> None:
+        for sentence in step.say:
+            if _UNSAFE.search(sentence):
+                raise RoutineError(
+                    f"{sentence!r} tells a listener to push on through discomfort",
+                    file=self.routine.source,
+                    line=step.line,
+                    key=f"steps[{index}].say",
+                    hint="guidance here always says to ease off or stop when something hurts",
+                )
+
+    # -- welcome and closing -------------------------------------------------------------------------
+    def welcome(self) -> Section:
+        items: list[Say | Sound | Span] = [
+            self.say(self.vocab.pick("welcome", title=self.routine.title), 900)
+        ]
+        if self.options.intro == "full" and not self.minimal:
+            safety = self.vocab.all("safety_full")
+            items += [self.say(s, 500 if k < len(safety) - 1 else 1000) for k, s in enumerate(safety)]
+        elif self.options.intro != "none":
+            items.append(self.say(self.vocab.all("safety_short")[0], 1000))
+        if self.full:
+            items.append(self.say(self.vocab.pick("settle"), 1500))
+        return Section("Welcome", -1, tuple(items))
+
+    def closing(self) -> Section:
+        items: list[Say | Sound | Span] = [Sound("transition", self.gap(1200))]
+        if self.full:
+            closing = self.vocab.all("closing")
+            items += [self.say(s, 700) for s in closing]
+        else:
+            items.append(self.say(self.vocab.pick("closing_brief"), 700))
+        items.append(Sound("bell", 0))
+        bell_ms = samples_to_ms(sounds.natural_length("bell") or 0)
+        base, low, high = (max(v, bell_ms + 500) for v in TAIL)
+        items.append(Span("rest", base, low, high, "the closing bell rings out"))
+        return Section("Closing", -1, tuple(items))
+
+    def rest(self, index: int, step: Step) -> Section:
+        assert step.rest_ms is not None
+        items: list[Say | Sound | Span] = []
+        if step.say:
+            items += [self.say(s, 600) for s in step.say]
+        elif not self.minimal:
+            items.append(self.say(self.vocab.pick("rest"), 600))
+        items.append(self.flex_rest(step.rest_ms, f"rest {step.rest_ms / 1000:g} s"))
+        return Section("Rest", index, tuple(items), step.line)
+
+    def flex_rest(self, ms: int, label: str, link: str | None = None, side: str | None = None) -> Span:
+        low = min(ms, max(REST_MIN_MS, round(ms * REST_SHRINK)))
+        return Span("rest", ms, low, round(ms * REST_STRETCH), label, link=link, side=side)
+
+    # -- poses -----------------------------------------------------------------------------------------
+    def pose(self, index: int, step: Step, pose: Pose, order: str) -> list[Section]:
+        sides_mode = step.sides or ("both" if pose.one_sided else "none")
+        sides: list[str | None] = {"both": ["left", "right"], "left": ["left"], "right": ["right"]}.get(
+            sides_mode, [None]
+        )
+        title = _title(pose.name)
+        out = []
+        for k, side in enumerate(sides):
+            items: list[Say | Sound | Span] = []
+            first = k == 0
+            if first:
+                items.append(Sound("transition", self.gap(1000)))
+                if self.minimal:
+                    items.append(self.say(f"{title}.", 500))
+                else:
+                    items.append(self.say(self.vocab.pick(order, name=_sentence_name(pose.name)), 700))
+            if side is not None:
+                if self.minimal:
+                    items.append(self.say(f"{_title(side)} side.", 800))
+                elif first:
+                    items.append(self.say(self.vocab.pick("first_side", side=side), 500))
+                else:
+                    items.append(self.say(self.vocab.pick("switch_side", side=side), 500))
+            items += self.setup(pose, side, first)
+            items += self.work(index, step, pose, side)
+            chapter = f"{title} ({side} side)" if side else title
+            out.append(Section(chapter, index, tuple(items), step.line, side))
+        return out
+
+    def setup(self, pose: Pose, side: str | None, first: bool) -> list[Say | Sound | Span]:
+        if self.minimal:
+            return []
+        if self.full and first:
+            lines = [pose.text(s, side) for s in pose.setup]
+            out: list[Say | Sound | Span] = [self.say(s, 500) for s in lines]
+            if pose.easier:
+                out.append(self.say(self.vocab.pick("easier", easier=pose.easier), 500))
+        else:
+            out = [self.say(pose.text(pose.brief, side), 500)]
+        last = out[-1]
+        assert isinstance(last, Say)
+        out[-1] = replace(last, pause_ms=self.gap(1000))
+        return out
+
+    def work(self, index: int, step: Step, pose: Pose, side: str | None) -> list[Say | Sound | Span]:
+        hold = step.hold
+        if hold is not None and step.tempo_ms is not None:
+            raise RoutineError(
+                "a step takes either 'hold' or 'tempo', not both",
+                file=self.routine.source,
+                line=step.line,
+                key=f"steps[{index}]",
+                hint="hold is for a still stretch, tempo for a repeated movement",
+            )
+        moving = hold is None and (step.tempo_ms is not None or pose.kind == "reps")
+        link = f"step{index}"
+        items: list[Say | Sound | Span] = []
+        if moving:
+            reps = step.reps or pose.reps or 10
+            tempo = step.tempo_ms or pose.tempo_ms or 4_000
+            if not self.minimal:
+                items.append(self.say(self.vocab.pick("reps_start", count=self.vocab.number(reps)), 900))
+            items.append(self.reps(pose, reps, tempo, side))
+            items.append(Sound("chime", self.gap(CHIME_ADVANCE_MS)))
+        else:
+            amount = hold or pose.hold or Amount(ms=20_000)
+            repeats = step.reps or 1
+            for r in range(repeats):
+                if amount.breaths is not None:
+                    if self.full:
+                        count = self.vocab.number(amount.breaths)
+                        items.append(self.say(self.vocab.pick("hold_breaths", count=count), 600))
+                    items.append(self.breath_hold(pose, amount.breaths, side, f"{link}/{r}"))
+                else:
+                    assert amount.ms is not None
+                    items.append(self.timed_hold(pose, amount.ms, side, f"{link}/{r}"))
+                items.append(Sound("chime", self.gap(CHIME_ADVANCE_MS)))
+                if r < repeats - 1:
+                    if not self.minimal:
+                        items.append(self.say(self.vocab.pick("release_generic"), 500))
+                    items.append(self.flex_rest(REPEAT_REST_MS, "ease off", f"{link}/rest{r}", side))
+                    if not self.minimal:
+                        items.append(self.say(pose.text(pose.brief, side), self.gap(800)))
+        if not self.minimal:
+            release = pose.text(pose.release, side) if pose.release else self.vocab.pick("release_generic")
+            items.append(self.say(release, 1500))
+        return items
+
+    def timed_hold(self, pose: Pose, ms: int, side: str | None, link: str) -> Span:
+        placed = [Placed("cue", "chime", side=side)]
+        if not self.minimal and self.full:
+            placed.append(
+                Placed(
+                    "speech", self.vocab.pick("hold_start"), offset_ms=1300, optional=True, min_span_ms=6_000
+                )
+            )
+            cues = [pose.text(c, side) for c in pose.cues]
+            self.holds_done += 1
+            if cues:
+                placed.append(
+                    Placed(
+                        "speech",
+                        cues[self.holds_done % len(cues)],
+                        anchor="fraction",
+                        fraction=0.27,
+                        optional=True,
+                        min_span_ms=16_000,
+                    )
+                )
+            placed.append(
+                Placed(
+                    "speech",
+                    self.vocab.pick("halfway"),
+                    anchor="fraction",
+                    fraction=0.5,
+                    optional=True,
+                    min_span_ms=30_000,
+                )
+            )
+            if len(cues) > 1:
+                placed.append(
+                    Placed(
+                        "speech",
+                        cues[(self.holds_done + 1) % len(cues)],
+                        anchor="fraction",
+                        fraction=0.7,
+                        optional=True,
+                        min_span_ms=36_000,
+                    )
+                )
+            elif self.holds_done % 3 == 0:
+                placed.append(
+                    Placed(
+                        "speech",
+                        self.vocab.pick("encourage"),
+                        anchor="fraction",
+                        fraction=0.7,
+                        optional=True,
+                        min_span_ms=30_000,
+                    )
+                )
+            placed.append(
+                Placed(
+                    "speech",
+                    self.vocab.pick("last_seconds"),
+                    anchor="end",
+                    offset_ms=6_500,
+                    optional=True,
+                    min_span_ms=15_000,
+                )
+            )
+        elif not self.minimal:
+            placed.append(
+                Placed(
+                    "speech",
+                    self.vocab.pick("last_seconds"),
+                    anchor="end",
+                    offset_ms=6_500,
+                    optional=True,
+                    min_span_ms=20_000,
+                )
+            )
+        low = min(ms, max(HOLD_MIN_MS, round(ms * HOLD_SHRINK)))
+        return Span(
+            "hold", ms, low, round(ms * HOLD_STRETCH), f"hold {ms / 1000:g} s", tuple(placed), link, side
+        )
+
+    def breath_hold(self, pose: Pose, breaths: int, side: str | None, link: str) -> Span:
+        """A hold counted in breaths: rigid, cued breath by breath, ending on an exhale."""
+        breath = self.breath
+        phases = breath.phases()
+        placed = [Placed("cue", "chime", side=side)]
+        cues = [pose.text(c, side) for c in pose.cues] if self.full else []
+        for k in range(breaths):
+            t = BREATH_LEAD_MS + k * breath.cycle_ms
+            last_cycle = k == breaths - 1
+            for phase, length in phases:
+                if last_cycle and phase == "hold_out":
+                    continue  # the hold ends on the exhale
+                if phase in ("inhale", "exhale"):
+                    placed.append(Placed("cue", phase, offset_ms=t, length_ms=length, side=side))
+                if self.full and k < 2:
+                    placed.append(
+                        Placed(
+                            "speech", self.vocab.pick(phase), offset_ms=t, window_ms=length - SPEECH_MARGIN_MS
+                        )
+                    )
+                elif phase == "inhale" and self.full and k >= 2:
+                    if last_cycle and breaths >= 3:
+                        placed.append(
+                            Placed(
+                                "speech",
+                                self.vocab.pick("last_breath"),
+                                offset_ms=t,
+                                window_ms=breath.cycle_ms - SPEECH_MARGIN_MS,
+                                optional=True,
+                            )
+                        )
+                    elif cues and k % 2 == 0:
+                        placed.append(
+                            Placed(
+                                "speech",
+                                cues[(k // 2) % len(cues)],
+                                offset_ms=t,
+                                window_ms=breath.cycle_ms - SPEECH_MARGIN_MS,
+                                optional=True,
+                            )
+                        )
+                t += length
+        total = BREATH_LEAD_MS + breaths * breath.cycle_ms - breath.hold_out_ms
+        return Span("hold", total, total, total, f"hold {breaths} breaths", tuple(placed), link, side)
+
+    def reps(self, pose: Pose, reps: int, tempo: int, side: str | None) -> Span:
+        """Repeated movement at a tempo: rigid; a tick each rep, phase cues first, then the count."""
+        placed: list[Placed] = []
+        for r in range(reps):
+            t = r * tempo
+            placed.append(Placed("cue", "tick", offset_ms=t, side=side))
+            if self.minimal:
+                continue
+            if r < 2 and pose.rep_cues and self.full:
+                part = tempo // len(pose.rep_cues)
+                for p, cue in enumerate(pose.rep_cues):
+                    placed.append(
+                        Placed(
+                            "speech",
+                            pose.text(cue, side),
+                            offset_ms=t + p * part,
+                            window_ms=part - SPEECH_MARGIN_MS,
+                        )
+                    )
+            elif r == reps - 1 and reps > 2:
+                placed.append(
+                    Placed(
+                        "speech", self.vocab.pick("rep_last"), offset_ms=t, window_ms=tempo - SPEECH_MARGIN_MS
+                    )
+                )
+            else:
+                placed.append(
+                    Placed(
+                        "speech",
+                        _title(self.vocab.number(r + 1)) + ".",
+                        offset_ms=t,
+                        window_ms=tempo - SPEECH_MARGIN_MS,
+                    )
+                )
+        total = reps * tempo
+        return Span(
+            "hold", total, total, total, f"{reps} reps of {tempo / 1000:g} s", tuple(placed), side=side
+        )
+
+
+def compile_routine(routine: Routine, options: Options | None = None) -> Script:
+    """Compile a routine into a Script (RoutineError for steps that cannot be compiled)."""
+    return _Compiler(routine, options or Options()).compile()

@@ -1,0 +1,120 @@
+"""Voice profiles: which engine speaks, with which voice, rate, pitch and volume."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RoutineError
+from .yamlnodes import parse, read_text, suggest
+
+ENGINES = ("auto", "espeak", "pyttsx3")
+PROFILE_KEYS = ("engine", "voice", "rate", "pitch", "volume", "recordings", "description")
+
+
+@dataclass(frozen=True)
+class VoiceProfile:
+    """How a session sounds: engine, engine voice id, words per minute, pitch (0-100), volume (0-1)."""
+
+    name: str
+    engine: str = "auto"
+    voice: str = "en-us"
+    rate: int = 150
+    pitch: int = 45
+    volume: float = 1.0
+    recordings: Path | None = None
+    description: str = ""
+    source: Path | None = None
+
+    def settings(self) -> dict[str, object]:
+        """The settings that shape synthesized audio (the speech cache key includes these)."""
+        return {"voice": self.voice, "rate": self.rate, "pitch": self.pitch, "volume": self.volume}
+
+    def with_rate_scale(self, scale: float) -> VoiceProfile:
+        """The same profile spoken faster or slower (for --pace)."""
+        from dataclasses import replace
+
+        return replace(self, rate=max(80, min(400, round(self.rate * scale))))
+
+
+def profile_dirs() -> list[Path]:
+    """Where profiles are looked up by name, first match wins."""
+    dirs: list[Path] = []
+    env = os.environ.get("AUDIOGUIDE_VOICES")
+    if env:
+        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+    dirs.append(Path.cwd() / "voices")
+    dirs.append(Path(__file__).resolve().parent.parent / "voices")
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    dirs.append(config / "audioguide" / "voices")
+    unique: list[Path] = []
+    for d in dirs:
+        if d not in unique:
+            unique.append(d)
+    return unique
+
+
+def available_profiles() -> dict[str, Path]:
+    """Profile name -> file, over every profile folder (earlier folders win)."""
+    found: dict[str, Path] = {}
+    for folder in profile_dirs():
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def find_profile(name: str, base_dir: Path | None = None) -> Path:
+    """Resolve a profile name or path to a file; unknown names list the profiles that exist."""
+    looks_like_path = name.endswith((".yaml", ".yml")) or "/" in name or os.sep in name
+    if looks_like_path:
+        path = Path(name).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            raise RoutineError(f"voice profile file '{name}' not found (looked at {path})")
+        return path
+    profiles = available_profiles()
+    if name in profiles:
+        return profiles[name]
+    names = ", ".join(sorted(profiles)) or "none found"
+    hint = suggest(name, profiles)
+    raise RoutineError(f"unknown voice profile '{name}' (profiles: {names})", hint=hint)
+
+
+def load_profile(name: str, base_dir: Path | None = None) -> VoiceProfile:
+    """Load and validate a voice profile by name or path."""
+    path = find_profile(name, base_dir)
+    doc = parse(read_text(path), str(path))
+    fields = doc.mapping(doc.root, "", PROFILE_KEYS, "a voice profile")
+    values: dict[str, object] = {}
+    for key, node in fields.items():
+        value = doc.value(node, key)
+        if key == "engine":
+            if value not in ENGINES:
+                raise doc.error(
+                    node,
+                    key,
+                    f"unknown engine {value!r}; expected one of {', '.join(ENGINES)}",
+                    suggest(str(value), ENGINES),
+                )
+        elif key in ("voice", "description"):
+            if not isinstance(value, str) or not value.strip():
+                raise doc.error(node, key, "expected text")
+        elif key == "rate":
+            if not isinstance(value, int) or isinstance(value, bool) or not 80 <= value <= 400:
+                raise doc.error(node, key, "expected words per minute, a whole number from 80 to 400")
+        elif key == "pitch":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+                raise doc.error(node, key, "expected a pitch from 0 to 100 (50 is the voice's normal pitch)")
+        elif key == "volume":
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0.1 <= value <= 2.0:
+                raise doc.error(node, key, "expected a volume from 0.1 to 2.0 (1.0 is normal)")
+            value = float(value)
+        elif key == "recordings":
+            if not isinstance(value, str):
+                raise doc.error(node, key, "expected a folder path")
+            value = (path.parent / value).resolve()
+        values[key] = value
+    return VoiceProfile(name=path.stem, source=path, **values)  # type: ignore[arg-type]
