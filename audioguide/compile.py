@@ -62,7 +62,7 @@ class _Vocabulary:
         text = variants[(start + turn) % len(variants)]
         for key, value in values.items():
             text = text.replace("{" + key + "}", value)
-        return text
+        return text[:1].upper() + text[1:]  # "{count} times" starts a sentence
 
     def all(self, slot: str) -> tuple[str, ...]:
         return self.table[slot]
@@ -79,6 +79,14 @@ def _sentence_name(name: str) -> str:
 
 def _title(name: str) -> str:
     return name[:1].upper() + name[1:]
+
+
+def _chapter_title(sentence: str, limit: int = 40) -> str:
+    """A chapter title from a spoken sentence: its first words, cut at a word boundary."""
+    text = sentence.rstrip(".!?")
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
 def _inline_pose(step: Step) -> Pose:
@@ -137,7 +145,9 @@ class _Compiler:
             self.check_words(i, step)
             if step.kind == "say":
                 sections.append(
-                    Section("Reflection", i, tuple(self.say(s, 900) for s in step.say), step.line)
+                    Section(
+                        _chapter_title(step.say[0]), i, tuple(self.say(s, 900) for s in step.say), step.line
+                    )
                 )
             elif step.kind == "rest":
                 sections.append(self.rest(i, step))

@@ -153,9 +153,8 @@ class _Scheduler:
                 else:
                     n = lengths[id(item)]
                     kind = HOLD if item.kind == "hold" else REST
-                    self.events.append(
-                        Event(cursor, n, kind, item.label, section.step_index, None, item.side)
-                    )
+                    label = item.label if item.rigid else f"{item.kind} {n / SAMPLE_RATE:.1f} s"
+                    self.events.append(Event(cursor, n, kind, label, section.step_index, None, item.side))
                     self.place(section, item, cursor, n)
                     cursor += n
         total = cursor

@@ -1,0 +1,103 @@
+"""Benchmark: cold and warm builds of the flagship against the encode floor, and peak memory of 60 minutes.
+
+Run with `make bench` (or `.venv/bin/python scripts/bench.py [--runs N]`). Shared machines are noisy,
+so every figure is the median of several runs, and the targets are ratios measured in the same run:
+    warm build <= 1.3x the encode floor; cold build <= 2x; a 60-minute session < 300 MB peak memory.
+The encode floor is the time the same encoder settings take to encode the finished audio alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from audioguide.build import BuildOptions, build, make_plan
+from audioguide.encode import encode_file
+from audioguide.render import Mixer, master
+
+ROUTINE = "lower-back-10min"
+LONG_ROUTINE = """\
+title: One Hour Benchmark
+duration: 60m
+steps:
+""" + "".join(
+    textwrap.dedent(f"""\
+      - pose: knee-to-chest
+        hold: {20 + i % 3 * 5}s
+      - pose: pelvic-tilt
+        reps: 10
+        tempo: 4s
+      - pose: childs-pose
+        hold: 6 breaths
+      - rest: 20s
+    """)
+    for i in range(12)
+)
+MEMORY_CHILD = """
+import resource, sys
+from pathlib import Path
+from audioguide.build import BuildOptions, build
+build(sys.argv[1], BuildOptions(output=Path(sys.argv[2]), cache_dir=Path(sys.argv[3])))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is reported)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="audioguide-bench-"))
+    out = work / "session.mp3"
+
+    # Warm the interpreter (imports, lazily built tables) so that it is not billed to the first run.
+    build(ROUTINE, BuildOptions(output=out, cache_dir=work / "warmup-cache"))
+
+    cold = [timed(lambda i=i: build(ROUTINE, BuildOptions(output=out, cache_dir=work / f"cold-{i}")))
+            for i in range(args.runs)]
+    warm_cache = work / "cold-0"
+    warm = [timed(lambda: build(ROUTINE, BuildOptions(output=out, cache_dir=warm_cache))) for _ in range(args.runs)]
+
+    plan = make_plan(ROUTINE, BuildOptions(cache_dir=warm_cache))
+    mixer = Mixer(plan.timeline, {c.key: c.samples for c in plan.clips.values()}, BuildOptions().render)
+    stream, _ = master(mixer)
+    finished = list(stream)  # the finished audio, in memory, so the floor times the encoder alone
+    floor = [timed(lambda: encode_file(work / "floor.mp3", finished, "mp3")) for _ in range(args.runs)]
+    audio_s = plan.timeline.length_samples / plan.timeline.sample_rate
+
+    long_yaml = work / "one-hour.yaml"
+    long_yaml.write_text(LONG_ROUTINE, encoding="utf-8")
+    child = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(long_yaml), str(work / "long.mp3"),
+                            str(work / "long-cache")], check=True, capture_output=True, text=True)
+    peak_mb = int(child.stdout.strip().splitlines()[-1]) / 1024
+
+    cli = [timed(lambda: subprocess.run([sys.executable, "-m", "audioguide.cli", "build", ROUTINE, "-q", "-o",
+                                         str(out)], check=True, capture_output=True,
+                                        env={**__import__("os").environ, "AUDIOGUIDE_CACHE": str(warm_cache)}))
+           for _ in range(args.runs)]
+
+    m_cold, m_warm, m_floor = statistics.median(cold), statistics.median(warm), statistics.median(floor)
+    print(f"flagship {ROUTINE}: {audio_s:.3f} s of audio; medians of {args.runs} runs")
+    print(f"  encode floor (mp3, same settings)  {m_floor:6.2f} s   ({audio_s / m_floor:5.0f}x real time)")
+    print(f"  warm build (cached speech)          {m_warm:6.2f} s   ratio {m_warm / m_floor:4.2f}x floor  (target <= 1.3x)")
+    print(f"  cold build (empty speech cache)     {m_cold:6.2f} s   ratio {m_cold / m_floor:4.2f}x floor  (target <= 2x)")
+    print(f"  warm build via the CLI (process)    {statistics.median(cli):6.2f} s   (includes interpreter start-up)")
+    print(f"60-minute routine: peak memory {peak_mb:.0f} MB (target < 300 MB)")
+    print(f"raw runs: cold={[round(x, 2) for x in cold]} warm={[round(x, 2) for x in warm]} "
+          f"floor={[round(x, 2) for x in floor]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
