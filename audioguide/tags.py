@@ -1,0 +1,314 @@
+"""Metadata for the encoded file: ID3v2.3 (MP3, WAV) or Vorbis comments (FLAC, Ogg), chapters and cover."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mutagen
+from mutagen.flac import FLAC, Picture
+from mutagen.id3 import (
+    APIC,
+    CHAP,
+    COMM,
+    CTOC,
+    ID3,
+    TALB,
+    TDRC,
+    TIT2,
+    TPE1,
+    TRCK,
+    CTOCFlags,
+    Encoding,
+    Frame,
+    PictureType,
+)
+from mutagen.mp3 import MP3
+from mutagen.oggvorbis import OggVorbis
+from mutagen.wave import WAVE
+
+from .errors import ExportError
+from .fsutil import staged_path
+
+TAG_PADDING = 1024
+"""Fixed padding after every tag (bytes): room for a later edit, and the same bytes on every build."""
+
+CHAPTER_END_TOLERANCE_MS = 1
+"""A chapter may end this far past the audio: chapter ends are rounded to the ms, the audio to a sample."""
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """What a player shows about the session."""
+
+    title: str
+    artist: str | None = None
+    album: str | None = None
+    track: int | None = None
+    track_total: int | None = None
+    year: int | None = None
+    comment: str | None = None
+    language: str = "eng"  # ISO 639-2 code, for the ID3 comment frame
+
+
+@dataclass(frozen=True)
+class ChapterMark:
+    """A titled span of the file, in milliseconds from its start."""
+
+    start_ms: int
+    end_ms: int
+    title: str
+
+
+def validate_chapters(chapters: Sequence[ChapterMark], length_ms: float | None = None) -> None:
+    """Raise ExportError unless chapters are non-empty spans, ascending, apart and inside the audio."""
+    previous_end = 0
+    for i, ch in enumerate(chapters):
+        where = f"chapter {i + 1} ({ch.title!r}, {ch.start_ms}-{ch.end_ms} ms)"
+        if ch.start_ms < 0 or ch.end_ms <= ch.start_ms:
+            raise ExportError(f"{where} is not a span of time")
+        if ch.start_ms < previous_end:
+            raise ExportError(f"{where} starts before the previous chapter ends ({previous_end} ms)")
+        if length_ms is not None and ch.end_ms > length_ms + CHAPTER_END_TOLERANCE_MS:
+            raise ExportError(f"{where} ends after the audio ({length_ms:.0f} ms)")
+        previous_end = ch.end_ms
+
+
+def png_size(png: bytes) -> tuple[int, int, int]:
+    """(width, height, bits per pixel) from a PNG's IHDR chunk; ExportError if it is not a PNG."""
+    if png[:8] != PNG_SIGNATURE or png[12:16] != b"IHDR":
+        raise ExportError("cover art must be a PNG image")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    samples = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(png[25], 1)  # by PNG colour type
+    return width, height, png[24] * samples
+
+
+def write_tags(
+    path: Path,
+    fmt: str,
+    info: TagInfo,
+    chapters: Sequence[ChapterMark] = (),
+    cover_png: bytes | None = None,
+) -> None:
+    """Replace the file's metadata with ``info``, ``chapters`` and the cover, atomically.
+
+    - mp3: an ID3v2.3 tag. v2.3 rather than v2.4 because it is what the widest range of players
+      reads (Windows Explorer/Media Player and many car and podcast apps still ignore v2.4), and
+      the CHAP/CTOC chapter addendum is defined for both.
+    - wav: the same ID3v2.3 frames, chapters included, in an ``id3 `` RIFF chunk (mutagen.wave);
+      ffmpeg reads tags and chapters from it, most players only title and artist.
+    - flac, ogg: Vorbis comments, the cover as a FLAC picture block / METADATA_BLOCK_PICTURE and
+      chapters as CHAPTER001=HH:MM:SS.mmm with CHAPTER001NAME (the Vorbis chapter extension).
+
+    The file is tagged as a copy beside it and renamed over it, so Ctrl-C never leaves half a tag.
+    """
+    path = Path(path)
+    writers: dict[str, Callable[[Path, TagInfo, Sequence[ChapterMark], bytes | None], None]] = {
+        "mp3": _write_mp3,
+        "wav": _write_wav,
+        "flac": _write_flac,
+        "ogg": _write_ogg,
+    }
+    if fmt not in writers:
+        raise ExportError(f"{path}: cannot tag format {fmt!r}")
+    if cover_png is not None:
+        png_size(cover_png)
+    if any(n is not None and n < 1 for n in (info.track, info.track_total)):
+        raise ExportError(f"{path}: track numbers start at 1")
+    if len(info.language) != 3 or not info.language.isascii() or not info.language.isalpha():
+        raise ExportError(f"{path}: language must be a three-letter ISO 639-2 code, got {info.language!r}")
+    try:
+        with staged_path(path) as staged:
+            shutil.copyfile(path, staged)
+            writers[fmt](staged, info, chapters, cover_png)
+    except mutagen.MutagenError as err:
+        raise ExportError(f"{path}: cannot write {fmt} tags: {err}") from err
+    except OSError as err:
+        raise ExportError(f"{path}: cannot write tags: {err}") from err
+    except ExportError as err:
+        raise ExportError(f"{path}: {err}") from err
+
+
+def _padding(_info: Any) -> int:
+    return TAG_PADDING
+
+
+def _length_ms(file: mutagen.FileType) -> float:
+    """The audio length mutagen reads from the stream headers (exact for our MP3s: the LAME tag)."""
+    if file.info is None:
+        raise ExportError("no audio stream found")
+    return float(file.info.length) * 1000
+
+
+# --- ID3v2.3
+
+
+def _text_encoding(*texts: str | None) -> int:
+    """Latin-1 when every text fits it (read everywhere), else UTF-16 (the only Unicode one in v2.3)."""
+    try:
+        for text in texts:
+            (text or "").encode("latin-1")
+    except UnicodeEncodeError:
+        return Encoding.UTF16
+    return Encoding.LATIN1
+
+
+def track_text(info: TagInfo) -> str | None:
+    """The TRCK form, "3/10" (or "3" without a total)."""
+    if info.track is None:
+        return None
+    return f"{info.track}/{info.track_total}" if info.track_total else str(info.track)
+
+
+def id3_frames(info: TagInfo, chapters: Sequence[ChapterMark], cover_png: bytes | None) -> list[Frame]:
+    """The ID3 frames for a session: text frames, comment, cover, one CHAP per chapter and a CTOC."""
+    frames: list[Frame] = [TIT2(encoding=_text_encoding(info.title), text=[info.title])]
+    if info.artist:
+        frames.append(TPE1(encoding=_text_encoding(info.artist), text=[info.artist]))
+    if info.album:
+        frames.append(TALB(encoding=_text_encoding(info.album), text=[info.album]))
+    if track := track_text(info):
+        frames.append(TRCK(encoding=Encoding.LATIN1, text=[track]))
+    if info.year is not None:
+        # mutagen keeps dates as v2.4 TDRC in memory; update_to_v23() turns it into TYER.
+        frames.append(TDRC(encoding=Encoding.LATIN1, text=[f"{info.year:04d}"]))
+    if info.comment:
+        enc = _text_encoding(info.comment)
+        frames.append(COMM(encoding=enc, lang=info.language, desc="", text=[info.comment]))
+    if cover_png is not None:
+        frames.append(
+            APIC(
+                encoding=Encoding.LATIN1,
+                mime="image/png",
+                type=PictureType.COVER_FRONT,
+                desc="Cover",
+                data=cover_png,
+            )
+        )
+    ids = [f"chp{i}" for i in range(len(chapters))]
+    for element_id, ch in zip(ids, chapters, strict=True):
+        title = TIT2(encoding=_text_encoding(ch.title), text=[ch.title])
+        # Byte offsets 0xFFFFFFFF: "use the times" (ID3v2 Chapter Frame Addendum 1.0, section 3).
+        frames.append(
+            CHAP(
+                element_id=element_id,
+                start_time=ch.start_ms,
+                end_time=ch.end_ms,
+                start_offset=0xFFFFFFFF,
+                end_offset=0xFFFFFFFF,
+                sub_frames=[title],
+            )
+        )
+    if chapters:
+        frames.append(
+            CTOC(
+                element_id="toc",
+                flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                child_element_ids=ids,
+                sub_frames=[TIT2(encoding=_text_encoding(info.title), text=[info.title])],
+            )
+        )
+    return frames
+
+
+def _fill_id3(tags: ID3, info: TagInfo, chapters: Sequence[ChapterMark], cover_png: bytes | None) -> None:
+    tags.clear()
+    for frame in id3_frames(info, chapters, cover_png):
+        tags.add(frame)
+    # save(v2_version=3) writes whatever frames it holds; this turns the v2.4 TDRC into TYER.
+    tags.update_to_v23()
+
+
+def _write_mp3(path: Path, info: TagInfo, chapters: Sequence[ChapterMark], cover_png: bytes | None) -> None:
+    validate_chapters(chapters, _length_ms(MP3(path)))
+    tags = ID3()
+    _fill_id3(tags, info, chapters, cover_png)
+    # A fresh tag replaces any old ID3v2 tag; v1=0 removes an ID3v1 tag (it has no room for any of this).
+    tags.save(path, v1=0, v2_version=3, v23_sep="/", padding=_padding)
+
+
+def _write_wav(path: Path, info: TagInfo, chapters: Sequence[ChapterMark], cover_png: bytes | None) -> None:
+    wave = WAVE(path)
+    validate_chapters(chapters, _length_ms(wave))
+    if wave.tags is None:
+        wave.add_tags()
+    assert wave.tags is not None
+    _fill_id3(wave.tags, info, chapters, cover_png)
+    wave.save(v1=0, v2_version=3, v23_sep="/", padding=_padding)
+
+
+# --- Vorbis comments
+
+
+def clock_text(ms: int) -> str:
+    """HH:MM:SS.mmm, the time form of the Vorbis chapter extension."""
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, milli = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{milli:03d}"
+
+
+def vorbis_comments(info: TagInfo, chapters: Sequence[ChapterMark]) -> list[tuple[str, str]]:
+    """The Vorbis comment fields, in a fixed order."""
+    fields: list[tuple[str, str | None]] = [
+        ("TITLE", info.title),
+        ("ARTIST", info.artist),
+        ("ALBUM", info.album),
+        ("TRACKNUMBER", None if info.track is None else str(info.track)),
+        ("TRACKTOTAL", None if info.track_total is None else str(info.track_total)),
+        ("DATE", None if info.year is None else f"{info.year:04d}"),
+        # DESCRIPTION is the field the Xiph spec names; COMMENT is what most taggers and players show.
+        ("DESCRIPTION", info.comment),
+        ("COMMENT", info.comment),
+    ]
+    for i, ch in enumerate(chapters, start=1):
+        fields.append((f"CHAPTER{i:03d}", clock_text(ch.start_ms)))
+        fields.append((f"CHAPTER{i:03d}NAME", ch.title))
+    return [(key, value) for key, value in fields if value]
+
+
+def flac_picture(cover_png: bytes) -> Picture:
+    """A front-cover FLAC picture block for the PNG (also the payload of METADATA_BLOCK_PICTURE)."""
+    width, height, depth = png_size(cover_png)
+    picture = Picture()
+    picture.type = PictureType.COVER_FRONT
+    picture.mime = "image/png"
+    picture.desc = "Cover"
+    picture.width, picture.height, picture.depth = width, height, depth
+    picture.data = cover_png
+    return picture
+
+
+def _fill_vorbis(file: FLAC | OggVorbis, info: TagInfo, chapters: Sequence[ChapterMark]) -> None:
+    validate_chapters(chapters, _length_ms(file))
+    if file.tags is None:
+        file.add_tags()
+    assert file.tags is not None
+    file.tags.clear()
+    for key, value in vorbis_comments(info, chapters):
+        file.tags.append((key, value))
+
+
+def _write_flac(path: Path, info: TagInfo, chapters: Sequence[ChapterMark], cover_png: bytes | None) -> None:
+    flac = FLAC(path)
+    _fill_vorbis(flac, info, chapters)
+    flac.clear_pictures()
+    if cover_png is not None:
+        flac.add_picture(flac_picture(cover_png))
+    flac.save(deleteid3=True, padding=_padding)
+
+
+def _write_ogg(path: Path, info: TagInfo, chapters: Sequence[ChapterMark], cover_png: bytes | None) -> None:
+    ogg = OggVorbis(path)
+    _fill_vorbis(ogg, info, chapters)
+    if cover_png is not None:
+        block = base64.b64encode(flac_picture(cover_png).write()).decode("ascii")
+        assert ogg.tags is not None
+        ogg.tags.append(("METADATA_BLOCK_PICTURE", block))
+    ogg.save(padding=_padding)
