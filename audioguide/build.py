@@ -12,7 +12,7 @@ from .cache import SpeechCache
 from .compile import Options as CompileOptions
 from .compile import compile_routine
 from .load import Routine, load_routine
-from .render import MasterReport, Mixer, RenderOptions, master
+from .render import MasterReport, Mixer, RenderOptions, master, prefetch
 from .schedule import schedule
 from .script import Script
 from .speak import Clip, speak
@@ -119,6 +119,7 @@ def build(
     render_options = replace(render_options, ambience=ambience, ambience_base=routine.base_dir)
     mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
     stream, report = master(mixer)
+    stream = prefetch(stream)
     if progress:
         stream = _counting(stream, timeline.length_samples, progress)
     chapters = [
@@ -136,9 +137,8 @@ def build(
     )
     cover = options.cover_png
     if cover is None:
-        from .cover import make_cover
-
-        cover = make_cover(routine.title, options.album if options.album != routine.title else None)
+        cover = cached_cover(routine.title, options.album if options.album != routine.title else None,
+                             options.cache_dir)
     phrases = [(timeline.ms(e.start_sample), timeline.ms(e.end_sample), e.text) for e in timeline.speech()]
     files = [output]
     with contextlib.ExitStack() as stack:
@@ -161,6 +161,26 @@ def build(
     for clip in plan.clips.values():
         sources[clip.source] = sources.get(clip.source, 0) + 1
     return BuildResult(output, plan, tuple(files), report, sources, time.perf_counter() - started)
+
+
+def cached_cover(title: str, subtitle: str | None, cache_dir: Path | None = None) -> bytes:
+    """The generated cover for a title, made once and kept in the cache (it takes about a second)."""
+    import hashlib
+
+    from .cache import default_cache_dir
+    from .cover import make_cover
+    from .fsutil import atomic_write
+
+    key = hashlib.sha256(repr(("cover", 1, title, subtitle)).encode()).hexdigest()
+    path = (cache_dir or default_cache_dir()) / "covers" / f"{key}.png"
+    with contextlib.suppress(OSError):
+        data = path.read_bytes()
+        if data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82"):
+            return data
+    data = make_cover(title, subtitle)
+    with contextlib.suppress(OSError), atomic_write(path, durable=False) as fh:
+        fh.write(data)
+    return data
 
 
 def _counting(stream, total: int, progress: Progress):  # type: ignore[no-untyped-def]

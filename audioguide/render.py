@@ -171,3 +171,48 @@ def master(mixer: Mixer) -> tuple[Iterator[np.ndarray], MasterReport]:
     gain = np.float32(10 ** (gain_db / 20))
     stream = limit((b * gain for b in mixer.blocks()), rate, ceiling_dbtp=options.ceiling_dbtp)
     return stream, MasterReport(measured, gain_db, options.loudness_lufs)
+
+
+def prefetch(blocks: Iterator[np.ndarray], depth: int = 6) -> Iterator[np.ndarray]:
+    """Produce ``blocks`` in a background thread while the caller consumes them.
+
+    Mixing, mastering and MP3 encoding each release the GIL for their heavy loops, so on two
+    cores rendering the next blocks overlaps encoding the last ones and a build costs little
+    more than the encode alone. Errors in the producer are raised in the consumer; if the
+    consumer stops early, the producer is told to stop too.
+    """
+    import queue
+    import threading
+
+    done = object()
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        q.put(block, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="audioguide-render", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
