@@ -58,37 +58,45 @@ def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
 
 
 def _scene(title: str, size: int) -> np.ndarray:
-    """The landscape as an (size, size, 3) uint8 array."""
+    """The landscape as an (size, size, 3) uint8 array, drawn in bands of rows to keep memory small."""
     rng = _seed(title)
     hue = rng.random()
-    y = (np.arange(size, dtype=np.float64) + 0.5)[:, np.newaxis] / size  # 0 top .. 1 bottom
-    x = (np.arange(size, dtype=np.float64) + 0.5)[np.newaxis, :] / size
-
-    # Sky: a deep, muted tone at the top easing into a pale warm glow at the horizon.
-    top, glow = _rgb(hue, 0.45, 0.32), _rgb(hue + 0.09, 0.22, 0.95)
-    t = _smoothstep(0.0, 0.72, y)[..., np.newaxis]
-    image = np.broadcast_to(top * (1 - t) + glow * t, (size, size, 3)).copy()
-
-    # A low sun with a soft halo, slightly off centre.
     sun_x, sun_y, radius = 0.5 + rng.uniform(-0.18, 0.18), 0.6, 0.11
-    distance = np.hypot(x - sun_x, y - sun_y)
-    sun = _rgb(hue + 0.11, 0.18, 1.0)
-    halo = 0.35 * np.exp(-(((distance - radius).clip(0) / 0.12) ** 2))[..., np.newaxis]
-    image = image * (1 - halo) + sun * halo
-    disc = (1 - _smoothstep(radius - 1.5 / size, radius + 1.5 / size, distance))[..., np.newaxis]
-    image = image * (1 - disc) + sun * disc
+    layers = [
+        (base, value, [rng.uniform(0, 2 * np.pi) for _ in (1, 2, 3)])
+        for base, value in [(0.64, 0.62), (0.72, 0.46), (0.82, 0.30)]
+    ]
+    out = np.empty((size, size, 3), dtype=np.uint8)
+    band = 128
+    for row in range(0, size, band):
+        rows = min(band, size - row)
+        y = (np.arange(row, row + rows, dtype=np.float64) + 0.5)[:, np.newaxis] / size  # 0 top .. 1 bottom
+        x = (np.arange(size, dtype=np.float64) + 0.5)[np.newaxis, :] / size
 
-    # Three layers of gentle hills, darker and lower towards the viewer.
-    for layer, (base, value) in enumerate([(0.64, 0.62), (0.72, 0.46), (0.82, 0.30)]):
-        ridge = np.full_like(x, base)
-        for harmonic in (1, 2, 3):
-            phase = rng.uniform(0, 2 * np.pi)
-            ridge = ridge + 0.035 / harmonic * np.sin(2 * np.pi * harmonic * (x + 0.3 * layer) + phase)
-        ground = _smoothstep(-1.0 / size, 1.0 / size, y - ridge)[..., np.newaxis]
-        colour = _rgb(hue - 0.04 * layer, 0.30 + 0.05 * layer, value)
-        image = image * (1 - ground) + colour * ground
+        # Sky: a deep, muted tone at the top easing into a pale warm glow at the horizon.
+        top, glow = _rgb(hue, 0.45, 0.32), _rgb(hue + 0.09, 0.22, 0.95)
+        t = _smoothstep(0.0, 0.72, y)[..., np.newaxis]
+        image = np.broadcast_to(top * (1 - t) + glow * t, (rows, size, 3)).copy()
 
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+        # A low sun with a soft halo, slightly off centre.
+        distance = np.hypot(x - sun_x, y - sun_y)
+        sun = _rgb(hue + 0.11, 0.18, 1.0)
+        halo = 0.35 * np.exp(-(((distance - radius).clip(0) / 0.12) ** 2))[..., np.newaxis]
+        image = image * (1 - halo) + sun * halo
+        disc = (1 - _smoothstep(radius - 1.5 / size, radius + 1.5 / size, distance))[..., np.newaxis]
+        image = image * (1 - disc) + sun * disc
+
+        # Three layers of gentle hills, darker and lower towards the viewer.
+        for layer, (base, value, phases) in enumerate(layers):
+            ridge = np.full_like(x, base)
+            for harmonic, phase in zip((1, 2, 3), phases, strict=True):
+                ridge = ridge + 0.035 / harmonic * np.sin(2 * np.pi * harmonic * (x + 0.3 * layer) + phase)
+            ground = _smoothstep(-1.0 / size, 1.0 / size, y - ridge)[..., np.newaxis]
+            colour = _rgb(hue - 0.04 * layer, 0.30 + 0.05 * layer, value)
+            image = image * (1 - ground) + colour * ground
+
+        out[row : row + rows] = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    return out
 
 
 def _draw_text(image: Image, title: str, subtitle: str | None) -> Image:
