@@ -313,6 +313,10 @@ def routines(as_json: bool) -> None:
         click.echo(f"{row['id']:26} {row['duration_s'] / 60:4.0f} min  {row['title']}")
 
 
+# -- command groups --------------------------------------------------------------------------------
+# Each group lives in its own module (cli_<name>.py) and is registered here.
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map failures to exit codes (the only place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)

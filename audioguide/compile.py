@@ -138,7 +138,13 @@ class _Compiler:
 
     # -- the whole session ---------------------------------------------------------------------------
     def compile(self) -> Script:
-        steps = [(i, step, self.resolve(i, step)) for i, step in enumerate(self.routine.steps)]
+        steps = []
+        for i, step in enumerate(self.routine.steps):
+            pose = self.resolve(i, step)
+            if pose is not None and step.pose is not None and pose.id != step.pose:
+                # A substitute keeps its own dose: a hold's seconds mean nothing to a repeated movement.
+                step = replace(step, pose=pose.id, hold=None, reps=None, tempo_ms=None, sides=None)
+            steps.append((i, step, pose))
         pose_steps = [i for i, step, _ in steps if step.kind == "pose"]
         sections = [self.welcome()]
         for i, step, pose in steps:
@@ -277,7 +283,7 @@ class _Compiler:
             lines = [pose.text(s, side) for s in pose.setup]
             out: list[Say | Sound | Span] = [self.say(s, 500) for s in lines]
             if pose.easier:
-                out.append(self.say(self.vocab.pick("easier", easier=pose.easier), 500))
+                out.append(self.say(self.vocab.pick("easier", easier=pose.text(pose.easier, side)), 500))
         else:
             out = [self.say(pose.text(pose.brief, side), 500)]
         last = out[-1]
