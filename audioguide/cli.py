@@ -323,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="audioguide", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("audioguide: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("audioguide: interrupted; nothing was written", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
@@ -334,9 +334,6 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"audioguide: error: {exc}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("audioguide: interrupted; nothing was written", err=True)
-        return 130
     except Exception as exc:  # an unexpected failure is a bug: one line, the traceback with --debug
         if debug:
             traceback.print_exc()

@@ -129,6 +129,7 @@ class _Compiler:
         self.breath = options.breath or routine.breath
         self.vocab = _Vocabulary(routine.title)
         self.holds_done = 0
+        self.position_line: str | None = None  # the last pose's "get into position" sentence
 
     def gap(self, ms: int) -> int:
         return round(ms * self.gap_scale)
@@ -150,6 +151,7 @@ class _Compiler:
         for i, step, pose in steps:
             self.check_words(i, step)
             if step.kind == "say":
+                self.position_line = None  # free words usually move the listener somewhere new
                 sections.append(
                     Section(
                         _chapter_title(step.say[0]), i, tuple(self.say(s, 900) for s in step.say), step.line
@@ -281,6 +283,9 @@ class _Compiler:
             return []
         if self.full and first:
             lines = [pose.text(s, side) for s in pose.setup]
+            if len(lines) > 1 and lines[0] == self.position_line:
+                lines = lines[1:]  # already lying (or kneeling) just so: don't ask again
+            self.position_line = pose.text(pose.setup[0], side)
             out: list[Say | Sound | Span] = [self.say(s, 500) for s in lines]
             if pose.easier:
                 out.append(self.say(self.vocab.pick("easier", easier=pose.text(pose.easier, side)), 500))

@@ -38,6 +38,13 @@ ACCEPTED = "a duration such as 30s, 1m30s, 90 (seconds) or 8 breaths"
 
 def parse_span(value: object, *, allow_breaths: bool = True) -> Span:
     """Parse a YAML scalar into a Span; raise DurationSyntaxError with the accepted forms."""
+    try:
+        return _parse_span(value, allow_breaths)
+    except OverflowError:
+        raise DurationSyntaxError(f"expected {ACCEPTED}; {str(value)[:20]!r}... is far too large") from None
+
+
+def _parse_span(value: object, allow_breaths: bool) -> Span:
     if isinstance(value, bool):
         raise DurationSyntaxError(f"expected {ACCEPTED}, got {value!r}")
     if isinstance(value, int | float):

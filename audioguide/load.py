@@ -136,6 +136,8 @@ def parse_routine(text: str, file: str, *, rid: str = "routine", base_dir: Path 
     if "duration" in fields:
         duration_ms = _ms(doc, fields["duration"], "duration", TARGET_RANGE_MS, allow_zero=False)
     voice = _text(doc, fields, "voice", default="default")
+    if "voice" in fields:
+        _check_voice(doc, fields["voice"], voice or "default", base_dir)
     ambience = _text(doc, fields, "ambience", default="none")
     if ambience != "none":
         _check_ambience(doc, fields["ambience"], ambience, base_dir)
@@ -222,6 +224,15 @@ def _breath(doc: Doc, node: yaml.Node) -> Breath:
     )
 
 
+def _check_voice(doc: Doc, node: yaml.Node, value: str, base_dir: Path | None) -> None:
+    from .voices import find_profile
+
+    try:
+        find_profile(value, base_dir)
+    except RoutineError as exc:
+        raise doc.error(node, "voice", exc.message, exc.hint) from None
+
+
 def _check_ambience(doc: Doc, node: yaml.Node, value: str, base_dir: Path | None) -> None:
     from .ambience import BUILTIN_BEDS
 
@@ -237,7 +248,10 @@ def _check_ambience(doc: Doc, node: yaml.Node, value: str, base_dir: Path | None
             + ", or a path to an audio file",
             suggest(value, (*BUILTIN_BEDS, "none")),
         )
-    path = Path(value).expanduser()
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # "~someone/..." for a user that does not exist
+        raise doc.error(node, "ambience", f"cannot find the home folder in '{value}'") from None
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
     if not path.is_file():
@@ -288,7 +302,7 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
                 suggest(pose_id, library()) or "run 'audioguide poses' for the list",
             ) from None
     else:
-        name = _text(doc, fields, "name", default=None)
+        name = _text(doc, {f"{key}.name": fields["name"]}, f"{key}.name", default=None)
         if "say" not in fields:
             raise doc.error(
                 fields["name"], f"{key}.say", f"inline pose '{name}' needs 'say': how to get into it"

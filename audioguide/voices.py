@@ -69,7 +69,10 @@ def find_profile(name: str, base_dir: Path | None = None) -> Path:
     """Resolve a profile name or path to a file; unknown names list the profiles that exist."""
     looks_like_path = name.endswith((".yaml", ".yml")) or "/" in name or os.sep in name
     if looks_like_path:
-        path = Path(name).expanduser()
+        try:
+            path = Path(name).expanduser()
+        except RuntimeError:
+            raise RoutineError(f"cannot find the home folder in voice profile path '{name}'") from None
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         if not path.is_file():

@@ -42,7 +42,16 @@ class Doc:
         if not isinstance(node, yaml.ScalarNode):
             kind = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
             raise self.error(node, key, f"expected a single value, got {kind}")
-        return _CONSTRUCTOR.construct_object(node)
+        if node.tag not in _PLAIN_TAGS:
+            raise self.error(
+                node, key, f"YAML tags such as {node.tag!r} are not supported; write a plain value"
+            )
+        try:
+            return _CONSTRUCTOR.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise self.error(
+                node, key, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}"
+            ) from exc
 
     def mapping(self, node: yaml.Node, key: str, allowed: tuple[str, ...], what: str) -> dict[str, yaml.Node]:
         """Check that ``node`` is a mapping with only ``allowed`` keys; return key -> value node."""
@@ -80,6 +89,7 @@ class _Constructor(yaml.SafeLoader):
 
 
 _CONSTRUCTOR = _Constructor()
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 
 
 def read_text(path: Path) -> str:

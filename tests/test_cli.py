@@ -1,0 +1,455 @@
+"""The command line: help everywhere, one-line errors with exit codes, no clobbering, plan/poses/routines."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import audioguide
+from audioguide import cli as cli_module
+from audioguide.cli import cli, main
+from audioguide.durations import parse_ms
+from audioguide.load import builtin_routines
+from audioguide.poses import POSITIONS, library
+
+DATA = Path(__file__).resolve().parent / "data"
+ERROR_PREFIX = "audioguide: error:"
+FAST = ("--engine", "tone", "-q")  # tone engine: these tests are about the CLI, not the voice
+
+
+def walk(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    """Every command and group under ``command``, with the words that invoke it."""
+    found = [(path, command)]
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            found += walk(sub, (*path, name))
+    return found
+
+
+COMMANDS = walk(cli)
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- help and version
+
+
+def test_the_cli_has_the_expected_commands() -> None:
+    names = {" ".join(path) for path, _ in COMMANDS}
+    assert {"", "build", "plan", "poses", "routines"} <= names
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(p) or "audioguide" for p, _ in COMMANDS]
+)
+def test_every_command_has_help_that_lists_its_options(path: tuple[str, ...], command: click.Command) -> None:
+    assert (command.help or "").strip(), f"{' '.join(path) or 'audioguide'} has no help text"
+    result = CliRunner().invoke(cli, [*path, "--help"], prog_name="audioguide")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.startswith(f"Usage: audioguide {' '.join(path)}".rstrip())
+    first_line = (command.help or "").strip().splitlines()[0].split(".")[0]
+    assert " ".join(first_line.split()) in " ".join(out.split())
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            assert (param.help or "").strip(), f"option {param.name} has no help"
+            for opt in (*param.opts, *param.secondary_opts):
+                assert opt in out, f"{opt} missing from {' '.join(path)} --help"
+    if isinstance(command, click.Group):
+        for name in command.commands:
+            assert name in out
+
+
+def test_short_help_flag_works_too() -> None:
+    result = CliRunner().invoke(cli, ["build", "-h"])
+    assert result.exit_code == 0 and "--output" in result.output
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"audioguide, version {audioguide.__version__}"
+
+
+def test_version_through_main(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "--version")
+    assert code == 0
+    assert audioguide.__version__ in out
+    assert err == ""
+
+
+def test_no_arguments_shows_usage() -> None:
+    result = CliRunner().invoke(cli, [])
+    assert "build" in result.output and "Usage:" in result.output
+
+
+def test_a_bad_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "build", "lower-back-10min", "--duration", "0")
+    assert code == 2
+    assert "--duration" in err and "Traceback" not in err
+    code, _, err = run_main(capsys, "plan", "lower-back-10min", "--avoid", "upside-down")
+    assert code == 2
+    assert "unknown position 'upside-down'" in err
+
+
+# --- failed builds: one line, an exit code, nothing written
+
+SHORT_TARGET = (
+    "title: Too short\nduration: 20s\nsteps:\n  - pose: knee-to-chest\n    hold: 20s\n    sides: both\n"
+)
+GOOD_SMALL = "title: Small\nsteps:\n  - say: Breathe out slowly.\n"
+
+
+def alias_bomb() -> str:
+    lines = ["title: T", 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\nsteps:\n  - say: Hi.\n"
+
+
+BAD_BUILDS: dict[str, tuple[str | bytes | None, tuple[str, ...], int, str]] = {
+    # id: (file content; None = a directory; "" id-specific), extra args, exit code, text in the message
+    "malformed-yaml": ("title: [oops\nsteps:\n  - pose: cat-cow\n", (), 2, "malformed YAML"),
+    "tab-indent": ("title: T\nsteps:\n\t- pose: cat-cow\n", (), 2, "tab"),
+    "unknown-key": ("title: T\nsteps:\n  - pose: cat-cow\n    hodl: 20s\n", (), 2, "did you mean 'hold'?"),
+    "unknown-pose": ("title: T\nsteps:\n  - pose: cat-cwo\n", (), 2, "did you mean 'cat-cow'?"),
+    "bad-duration": ("title: T\nsteps:\n  - pose: cat-cow\n    hold: soon\n", (), 2, "'soon'"),
+    "zero-reps": ("title: T\nsteps:\n  - pose: cat-cow\n    reps: 0\n", (), 2, "reps"),
+    "empty-steps": ("title: T\nsteps: []\n", (), 2, "'steps' is empty"),
+    "not-utf8": (b"title: caf\xe9\nsteps:\n  - say: Hi.\n", (), 2, "not UTF-8"),
+    "directory": (None, (), 2, "is a directory"),
+    "missing-path": ("", (), 2, "no such file"),
+    "alias-bomb": (alias_bomb(), (), 2, "aliases"),
+    "unknown-voice": (GOOD_SMALL, ("--voice", "defualt"), 2, "did you mean 'default'?"),
+    "target-too-short": (SHORT_TARGET, (), 3, "too short"),
+}
+
+
+def make_input(tmp_path: Path, case: str) -> Path:
+    content = BAD_BUILDS[case][0]
+    path = tmp_path / "in" / f"{case}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    if content is None:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.part")) if folder.exists() else []
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BUILDS))
+def test_failed_build_prints_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    _, extra, exit_code, fragment = BAD_BUILDS[case]
+    source = make_input(tmp_path, case)
+    out = tmp_path / "out" / "session.mp3"
+    code, stdout, stderr = run_main(capsys, "build", source, "-o", out, *FAST, *extra)
+    assert code == exit_code != 0
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(ERROR_PREFIX)
+    assert fragment in lines[0]
+    assert "Traceback" not in stderr + stdout
+    assert stdout == ""
+    assert not out.exists()
+    assert not out.with_suffix(".vtt").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_routine_errors_name_the_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = make_input(tmp_path, "unknown-key")
+    code, _, err = run_main(capsys, "build", source, "-o", tmp_path / "x.mp3", *FAST)
+    assert code == 2
+    assert err.strip() == (
+        f"{ERROR_PREFIX} {source}:4: steps[0].hodl: unknown key 'hodl' in a step (did you mean 'hold'?)"
+    )
+
+
+def test_with_progress_the_error_is_still_one_line_and_last(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = make_input(tmp_path, "target-too-short")
+    code, _, err = run_main(capsys, "build", source, "-o", tmp_path / "x.mp3", "--engine", "tone")
+    assert code == 3
+    lines = err.splitlines()
+    assert [line for line in lines if line.startswith(ERROR_PREFIX)] == [lines[-1]]
+    assert "Traceback" not in err
+
+
+def test_debug_prints_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = make_input(tmp_path, "unknown-pose")
+    out = tmp_path / "x.mp3"
+    code, _, err = run_main(capsys, "--debug", "build", source, "-o", out, *FAST)
+    assert code == 2
+    assert "Traceback (most recent call last)" in err
+    assert "RoutineError" in err
+    assert err.splitlines()[-1].startswith(ERROR_PREFIX)
+    assert not out.exists()
+
+
+def test_an_unexpected_error_is_one_line_and_a_traceback_only_with_debug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audioguide.build
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("something nobody expected")
+
+    monkeypatch.setattr(audioguide.build, "build", broken)
+    code, _, err = run_main(capsys, "build", "lower-back-10min", "-o", tmp_path / "x.mp3")
+    assert code == 70
+    assert err.splitlines() == [
+        "audioguide: internal error: RuntimeError: something nobody expected (run with --debug for details)"
+    ]
+    code, _, err = run_main(capsys, "--debug", "build", "lower-back-10min", "-o", tmp_path / "x.mp3")
+    assert code == 70
+    assert "Traceback (most recent call last)" in err and "something nobody expected" in err
+
+
+def test_ctrl_c_exits_130_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audioguide.build
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audioguide.build, "build", interrupted)
+    code, _, err = run_main(capsys, "build", "lower-back-10min", "-o", tmp_path / "x.mp3")
+    assert code == 130
+    # click ends the ^C line with a newline first; after that, one line
+    assert [line for line in err.splitlines() if line.strip()] == ["audioguide: interrupted; nothing was written"]
+
+
+def test_a_yaml_tag_is_a_routine_error_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "tagged.yaml"
+    source.write_text("title: T\nsteps:\n  - pose: cat-cow\n    reps: !!int x\n", encoding="utf-8")
+    code, _, err = run_main(capsys, "build", source, "-o", tmp_path / "x.mp3", *FAST)
+    assert (code, err.splitlines()[0].split(":")[:2]) == (2, ["audioguide", " error"])
+
+
+def test_a_huge_hold_is_a_routine_error_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "huge.yaml"
+    source.write_text("title: T\nsteps:\n  - pose: cat-cow\n    hold: 1.0e+308\n", encoding="utf-8")
+    code, _, err = run_main(capsys, "build", source, "-o", tmp_path / "x.mp3", *FAST)
+    assert code == 2 and err.startswith(ERROR_PREFIX)
+
+
+# --- existing good output is never clobbered by a failed build
+
+OLD_AUDIO = b"ID3 good old session bytes"
+OLD_VTT = b"WEBVTT\n\nold transcript\n"
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "exit_code"),
+    [
+        ("unknown-pose", (), 2),  # fails while loading
+        ("target-too-short", (), 3),  # fails after speech, while scheduling
+        ("good-small", ("--bitrate", "7"), 6),  # fails while encoding, inside the staged write
+    ],
+)
+def test_a_failed_build_never_clobbers_existing_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, extra: tuple[str, ...], exit_code: int
+) -> None:
+    if case == "good-small":
+        source = tmp_path / "in" / "good.yaml"
+        source.parent.mkdir()
+        source.write_text(GOOD_SMALL, encoding="utf-8")
+    else:
+        source = make_input(tmp_path, case)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "session.mp3"
+    out.write_bytes(OLD_AUDIO)
+    out.with_suffix(".vtt").write_bytes(OLD_VTT)
+    before = sorted(p.name for p in folder.iterdir())
+
+    code, _, err = run_main(capsys, "build", source, "-o", out, *FAST, *extra)
+
+    assert code == exit_code
+    assert err.startswith(ERROR_PREFIX)
+    assert out.read_bytes() == OLD_AUDIO
+    assert out.with_suffix(".vtt").read_bytes() == OLD_VTT
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert list(folder.glob(".*.part")) == []
+
+
+def test_a_good_build_writes_audio_and_sidecars(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "good.yaml"
+    source.write_text(GOOD_SMALL, encoding="utf-8")
+    out = tmp_path / "out" / "small.mp3"
+    out.parent.mkdir()
+    out.write_bytes(OLD_AUDIO)  # a successful build does replace the old file
+    code, stdout, err = run_main(capsys, "build", source, "-o", out, *FAST)
+    assert code == 0, err
+    assert err == ""
+    assert stdout.startswith(f"wrote {out} (")
+    assert out.read_bytes() != OLD_AUDIO and out.stat().st_size > 1000
+    names = {p.name for p in out.parent.iterdir()}
+    assert {"small.chapters.json", "small.mp3", "small.vtt"} <= names
+    assert not [n for n in names if n.endswith(".part")]
+
+
+# --- plan
+
+
+def check_plan(data: dict, length_ms: int) -> None:
+    assert data["length_ms"] == length_ms
+    assert data["length_samples"] == length_ms * data["sample_rate"] // 1000
+    events = data["events"]
+    assert events
+    starts = [e["start_ms"] for e in events]
+    assert starts == sorted(starts)
+    assert [e["start_sample"] for e in events] == sorted(e["start_sample"] for e in events)
+    for e in events:
+        assert 0 <= e["start_ms"] <= e["end_ms"] <= length_ms, e
+        assert 0 <= e["start_sample"] <= e["end_sample"] <= data["length_samples"], e
+        assert e["kind"] in ("speech", "hold", "rest", "cue"), e
+    chapters = data["chapters"]
+    assert chapters
+    assert chapters[0]["start_ms"] == 0
+    assert chapters[-1]["end_ms"] == length_ms
+    for a, b in itertools.pairwise(chapters):
+        assert a["end_ms"] == b["start_ms"], (a, b)
+    for c in chapters:
+        assert c["start_ms"] < c["end_ms"] and c["title"].strip()
+
+
+@pytest.fixture(scope="module")
+def real_plan() -> dict:
+    """The plan of the flagship routine on the real default speech engine (not the tone draft)."""
+    result = CliRunner().invoke(cli, ["plan", "lower-back-10min", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_plan_json_on_the_real_engine(real_plan: dict) -> None:
+    assert real_plan["title"] == "Ten-Minute Lower Back Release"
+    assert real_plan["sample_rate"] == 44_100
+    check_plan(real_plan, 600_000)
+    speech = [e for e in real_plan["events"] if e["kind"] == "speech"]
+    assert speech and all(e["text"].strip() for e in speech)
+    assert all(e["end_ms"] > e["start_ms"] for e in speech)
+
+
+def test_plan_speech_never_overlaps(real_plan: dict) -> None:
+    speech = [e for e in real_plan["events"] if e["kind"] == "speech"]
+    for a, b in itertools.pairwise(speech):
+        assert a["end_sample"] <= b["start_sample"], (a["text"], b["text"])
+
+
+def test_plan_json_with_the_tone_engine() -> None:
+    result = CliRunner().invoke(cli, ["plan", "lower-back-10min", "--json", "--engine", "tone"])
+    assert result.exit_code == 0, result.output
+    check_plan(json.loads(result.stdout), 600_000)
+
+
+def test_plan_text_shows_the_title_and_chapters() -> None:
+    result = CliRunner().invoke(cli, ["plan", "lower-back-10min", "--engine", "tone"])
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("Ten-Minute Lower Back Release")
+    assert "10:00" in first or "10:00.0" in first
+    assert "Welcome" in result.output and "Closing" in result.output
+
+
+def test_plan_of_the_design_example() -> None:
+    result = CliRunner().invoke(
+        cli, ["plan", str(DATA / "design_example.yaml"), "--json", "--engine", "tone"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["title"] == "Ten-Minute Lower Back Release"
+    check_plan(data, 600_000)
+
+
+def test_plan_duration_option_sets_the_length() -> None:
+    result = CliRunner().invoke(
+        cli, ["plan", "lower-back-10min", "--json", "--engine", "tone", "--duration", "12m30s"]
+    )
+    assert result.exit_code == 0, result.output
+    check_plan(json.loads(result.stdout), 750_000)
+
+
+# --- poses and routines
+
+
+def test_poses_json_lists_the_library() -> None:
+    result = CliRunner().invoke(cli, ["poses", "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert [r["id"] for r in rows] == list(library())
+    for row in rows:
+        assert set(row) == {"id", "name", "position", "areas", "one_sided"}
+        pose = library()[row["id"]]
+        assert row["name"] == pose.name and row["name"].strip()
+        assert row["position"] in POSITIONS
+        assert row["areas"] == list(pose.areas) and all(isinstance(a, str) for a in row["areas"])
+        assert isinstance(row["one_sided"], bool)
+
+
+def test_poses_text_lists_every_id() -> None:
+    result = CliRunner().invoke(cli, ["poses"])
+    assert result.exit_code == 0
+    assert len(result.output.splitlines()) == len(library())
+    for pid in library():
+        assert pid in result.output
+
+
+def test_routines_json_matches_the_files() -> None:
+    result = CliRunner().invoke(cli, ["routines", "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert [r["id"] for r in rows] == sorted(builtin_routines())
+    for row in rows:
+        assert set(row) == {"id", "title", "duration_s", "description"}
+        raw = yaml.safe_load(builtin_routines()[row["id"]].read_text(encoding="utf-8"))
+        assert row["title"] == raw["title"]
+        assert row["duration_s"] == parse_ms(raw["duration"]) / 1000
+        assert row["description"] == " ".join(raw["description"].split())
+
+
+def test_routine_ids_say_their_length() -> None:
+    rows = json.loads(CliRunner().invoke(cli, ["routines", "--json"]).stdout)
+    for row in rows:
+        minutes = int(row["id"].rsplit("-", 1)[1].removesuffix("min"))
+        assert row["duration_s"] == minutes * 60
+
+
+def test_routines_text_lists_every_routine() -> None:
+    result = CliRunner().invoke(cli, ["routines"])
+    assert result.exit_code == 0
+    for rid in builtin_routines():
+        assert rid in result.output
+    assert "Ten-Minute Lower Back Release" in result.output
+
+
+def test_run_is_the_console_entry_point(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["audioguide", "--version"])
+    with pytest.raises(SystemExit) as info:
+        cli_module.run()
+    assert info.value.code == 0
+    assert audioguide.__version__ in capsys.readouterr().out
