@@ -234,7 +234,9 @@ def test_ctrl_c_exits_130_with_one_line(
     code, _, err = run_main(capsys, "build", "lower-back-10min", "-o", tmp_path / "x.mp3")
     assert code == 130
     # click ends the ^C line with a newline first; after that, one line
-    assert [line for line in err.splitlines() if line.strip()] == ["audioguide: interrupted; nothing was written"]
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "audioguide: interrupted; nothing was written"
+    ]
 
 
 def test_a_yaml_tag_is_a_routine_error_on_the_command_line(

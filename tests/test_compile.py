@@ -30,8 +30,10 @@ def script_text(script: Script) -> str:
             elif isinstance(item, Sound):
                 lines.append(f"cue  {item.name}  (+{item.advance_ms} ms)")
             else:
-                lines.append(f"span {item.kind} {item.label} base={item.base_ms} min={item.min_ms} max={item.max_ms}"
-                             f" link={item.link}")
+                lines.append(
+                    f"span {item.kind} {item.label} base={item.base_ms} min={item.min_ms} max={item.max_ms}"
+                    f" link={item.link}"
+                )
                 for p in item.placed:
                     where = f"{p.anchor}{'+' if p.anchor != 'end' else '-'}{p.offset_ms}"
                     if p.anchor == "fraction":
@@ -103,7 +105,8 @@ def test_rep_counts_match_the_step() -> None:
 @pytest.mark.parametrize("pattern", ["relaxed", "box", "4-7-8"])
 def test_breath_holds_are_cued_in_time_and_end_on_an_exhale(pattern: str) -> None:
     routine = parse_routine(
-        f"title: T\nbreath: {pattern}\nsteps:\n  - pose: childs-pose\n    hold: 5 breaths\n", "t.yaml")
+        f"title: T\nbreath: {pattern}\nsteps:\n  - pose: childs-pose\n    hold: 5 breaths\n", "t.yaml"
+    )
     span = next(i for i in compile_routine(routine).items() if isinstance(i, Span) and "breaths" in i.label)
     tones = sorted((p for p in span.placed if p.what in ("inhale", "exhale")), key=lambda p: p.offset_ms)
     assert [p.what for p in tones] == ["inhale", "exhale"] * 5
@@ -152,12 +155,16 @@ def test_avoid_supine_swaps_every_lying_on_back_pose() -> None:
 
 
 def test_avoid_fails_clearly_when_no_alternative_exists() -> None:
-    stuck = next((p for p in library().values()
-                  if all(library()[a].position == p.position for a in p.alternatives)), None)
+    stuck = next(
+        (p for p in library().values() if all(library()[a].position == p.position for a in p.alternatives)),
+        None,
+    )
     if stuck is None:
         pytest.skip("every pose has an alternative in another position")
     routine = parse_routine(f"title: T\nsteps:\n  - pose: {stuck.id}\n", "t.yaml")
-    with pytest.raises(RoutineError, match=rf"t.yaml:3: steps\[0\].pose: pose '{stuck.id}' is {stuck.position}"):
+    with pytest.raises(
+        RoutineError, match=rf"t.yaml:3: steps\[0\].pose: pose '{stuck.id}' is {stuck.position}"
+    ):
         compile_routine(routine, Options(avoid=(stuck.position,)))
 
 
