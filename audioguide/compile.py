@@ -148,29 +148,29 @@ class _Compiler:
             steps.append((i, step, pose))
         pose_steps = [i for i, step, _ in steps if step.kind == "pose"]
         sections = [self.welcome()]
-        for i, step, pose in steps:
+        lead: list[Say] = []  # words of a say step, spoken as the lead-in to the pose after it
+        for k, (i, step, pose) in enumerate(steps):
             self.check_words(i, step)
             if step.kind == "say":
                 self.position_line = None  # free words usually move the listener somewhere new
-                sections.append(
-                    Section(
-                        _chapter_title(step.say[0]), i, tuple(self.say(s, 900) for s in step.say), step.line
-                    )
-                )
+                words = [self.say(s, 900) for s in step.say]
+                if k + 1 < len(steps) and steps[k + 1][1].kind == "pose":
+                    lead = words  # "Roll onto your side..." belongs to the chapter of what comes next
+                else:
+                    sections.append(Section(_chapter_title(step.say[0]), i, tuple(words), step.line))
             elif step.kind == "rest":
                 sections.append(self.rest(i, step))
             else:
                 assert pose is not None
-                order = (
-                    "first_pose"
-                    if i == pose_steps[0]
-                    else "last_pose"
-                    if i == pose_steps[-1]
-                    else "next_pose"
-                )
-                if len(pose_steps) == 1:
+                if len(pose_steps) == 1 or i == pose_steps[0]:
                     order = "first_pose"
-                sections.extend(self.pose(i, step, pose, order))
+                else:
+                    order = "last_pose" if i == pose_steps[-1] else "next_pose"
+                parts = self.pose(i, step, pose, order)
+                if lead:
+                    parts[0] = replace(parts[0], items=(*lead, *parts[0].items))
+                    lead = []
+                sections.extend(parts)
         sections.append(self.closing())
         target = self.options.duration_ms or self.routine.duration_ms
         return Script(self.routine.title, tuple(sections), target, self.routine.source)
@@ -434,11 +434,9 @@ class _Compiler:
                 if phase in ("inhale", "exhale"):
                     placed.append(Placed("cue", phase, offset_ms=t, length_ms=length, side=side))
                 if self.full and k < 2:
-                    placed.append(
-                        Placed(
-                            "speech", self.vocab.pick(phase), offset_ms=t, window_ms=length - SPEECH_MARGIN_MS
-                        )
-                    )
+                    # The first breath of a hold is always called plainly ("Breathe in."); variety after.
+                    words = self.vocab.all(phase)[0] if k == 0 else self.vocab.pick(phase)
+                    placed.append(Placed("speech", words, offset_ms=t, window_ms=length - SPEECH_MARGIN_MS))
                 elif phase == "inhale" and self.full and k >= 2:
                     if last_cycle and breaths >= 3:
                         placed.append(
