@@ -341,58 +341,30 @@ class _Compiler:
         return items
 
     def timed_hold(self, pose: Pose, ms: int, side: str | None, link: str) -> Span:
+        """A hold in seconds: flexible, with a chime, then cues placed by fraction so they move with it."""
+
+        def at(text: str, fraction: float, min_span_ms: int) -> Placed:
+            return Placed(
+                "speech", text, anchor="fraction", fraction=fraction, optional=True, min_span_ms=min_span_ms
+            )
+
         placed = [Placed("cue", "chime", side=side)]
-        if not self.minimal and self.full:
+        if self.full:
+            self.holds_done += 1
+            cues = [pose.text(c, side) for c in pose.cues]
             placed.append(
                 Placed(
                     "speech", self.vocab.pick("hold_start"), offset_ms=1300, optional=True, min_span_ms=6_000
                 )
             )
-            cues = [pose.text(c, side) for c in pose.cues]
-            self.holds_done += 1
             if cues:
-                placed.append(
-                    Placed(
-                        "speech",
-                        cues[self.holds_done % len(cues)],
-                        anchor="fraction",
-                        fraction=0.27,
-                        optional=True,
-                        min_span_ms=16_000,
-                    )
-                )
-            placed.append(
-                Placed(
-                    "speech",
-                    self.vocab.pick("halfway"),
-                    anchor="fraction",
-                    fraction=0.5,
-                    optional=True,
-                    min_span_ms=30_000,
-                )
-            )
+                placed.append(at(cues[self.holds_done % len(cues)], 0.27, 16_000))
+            placed.append(at(self.vocab.pick("halfway"), 0.5, 30_000))
             if len(cues) > 1:
-                placed.append(
-                    Placed(
-                        "speech",
-                        cues[(self.holds_done + 1) % len(cues)],
-                        anchor="fraction",
-                        fraction=0.7,
-                        optional=True,
-                        min_span_ms=36_000,
-                    )
-                )
+                placed.append(at(cues[(self.holds_done + 1) % len(cues)], 0.7, 36_000))
             elif self.holds_done % 3 == 0:
-                placed.append(
-                    Placed(
-                        "speech",
-                        self.vocab.pick("encourage"),
-                        anchor="fraction",
-                        fraction=0.7,
-                        optional=True,
-                        min_span_ms=30_000,
-                    )
-                )
+                placed.append(at(self.vocab.pick("encourage"), 0.7, 30_000))
+        if not self.minimal:
             placed.append(
                 Placed(
                     "speech",
@@ -400,18 +372,7 @@ class _Compiler:
                     anchor="end",
                     offset_ms=6_500,
                     optional=True,
-                    min_span_ms=15_000,
-                )
-            )
-        elif not self.minimal:
-            placed.append(
-                Placed(
-                    "speech",
-                    self.vocab.pick("last_seconds"),
-                    anchor="end",
-                    offset_ms=6_500,
-                    optional=True,
-                    min_span_ms=20_000,
+                    min_span_ms=15_000 if self.full else 20_000,
                 )
             )
         low = min(ms, max(HOLD_MIN_MS, round(ms * HOLD_SHRINK)))
