@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cache import SpeechCache
 from .compile import Options as CompileOptions
@@ -18,6 +19,9 @@ from .script import Script
 from .speak import Clip, speak
 from .timeline import Timeline
 from .voices import VoiceProfile, load_profile
+
+if TYPE_CHECKING:
+    from .tags import TagInfo
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances (stage is "speech" or "render")."""
@@ -101,7 +105,7 @@ def build(
     from .errors import ExportError
     from .fsutil import staged_path
     from .sidecars import sidecar_paths, write_chapters_json, write_vtt
-    from .tags import ChapterMark, TagInfo, write_tags
+    from .tags import ChapterMark, write_tags
 
     started = time.perf_counter()
     options = options or BuildOptions()
@@ -126,19 +130,12 @@ def build(
         ChapterMark(timeline.ms(c.start_sample), timeline.ms(c.end_sample), c.title)
         for c in timeline.chapters
     ]
-    info = TagInfo(
-        title=routine.title,
-        artist=options.artist,
-        album=options.album or routine.title,
-        track=options.track,
-        track_total=options.track_total,
-        year=options.year,
-        comment=options.comment or routine.description or None,
-    )
+    info = tag_info(routine, options)
     cover = options.cover_png
     if cover is None:
-        cover = cached_cover(routine.title, options.album if options.album != routine.title else None,
-                             options.cache_dir)
+        cover = cached_cover(
+            routine.title, options.album if options.album != routine.title else None, options.cache_dir
+        )
     phrases = [(timeline.ms(e.start_sample), timeline.ms(e.end_sample), e.text) for e in timeline.speech()]
     files = [output]
     with contextlib.ExitStack() as stack:
@@ -161,6 +158,21 @@ def build(
     for clip in plan.clips.values():
         sources[clip.source] = sources.get(clip.source, 0) + 1
     return BuildResult(output, plan, tuple(files), report, sources, time.perf_counter() - started)
+
+
+def tag_info(routine: Routine, options: BuildOptions) -> TagInfo:
+    """The tags a build writes for ``routine`` (series retagging uses the same)."""
+    from .tags import TagInfo
+
+    return TagInfo(
+        title=routine.title,
+        artist=options.artist,
+        album=options.album or routine.title,
+        track=options.track,
+        track_total=options.track_total,
+        year=options.year,
+        comment=options.comment or routine.description or None,
+    )
 
 
 def cached_cover(title: str, subtitle: str | None, cache_dir: Path | None = None) -> bytes:

@@ -315,6 +315,9 @@ def routines(as_json: bool) -> None:
 
 # -- command groups --------------------------------------------------------------------------------
 # Each group lives in its own module (cli_<name>.py) and is registered here.
+from .cli_series import series  # noqa: E402
+
+cli.add_command(series)
 
 
 def main(argv: list[str] | None = None) -> int:
