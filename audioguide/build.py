@@ -41,6 +41,7 @@ class BuildOptions:
     ambience: str | None = None  # overrides the routine's ambience
     jobs: int | None = None
     cache_dir: Path | None = None
+    recordings: Path | None = None  # a voice pack folder; default: the voice profile's
     sidecars: bool = True
     artist: str = "audioguide"
     album: str | None = None
@@ -88,7 +89,13 @@ def make_plan(
     cache = SpeechCache(options.cache_dir) if options.cache_dir else SpeechCache()
     report = (lambda done, total: progress("speech", done, total)) if progress else None
     clips = speak(
-        script.phrases(), profile, engine=options.engine, cache=cache, jobs=options.jobs, progress=report
+        script.phrases(),
+        profile,
+        engine=options.engine,
+        cache=cache,
+        jobs=options.jobs,
+        progress=report,
+        recordings=options.recordings,
     )
     return Plan(routine, profile, script, clips, schedule(script, clips))
 

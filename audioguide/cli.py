@@ -124,6 +124,12 @@ def _options(f: Any) -> Any:
         click.option(
             "--jobs", "-j", type=click.IntRange(1, 64), help="Speech worker processes (default: all cores)."
         ),
+        click.option(
+            "--recordings",
+            type=click.Path(file_okay=False, exists=True),
+            metavar="DIR",
+            help="A voice pack folder of recorded phrases (see 'audioguide voices script').",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -171,6 +177,7 @@ def _build_options(**kw: Any) -> Any:
         render=render,
         ambience=kw.get("ambience"),
         jobs=kw.get("jobs"),
+        recordings=Path(kw["recordings"]) if kw.get("recordings") else None,
     )
 
 
@@ -318,6 +325,9 @@ def routines(as_json: bool) -> None:
 from .cli_series import series  # noqa: E402
 
 cli.add_command(series)
+from .cli_voices import voices  # noqa: E402
+
+cli.add_command(voices)
 
 
 def main(argv: list[str] | None = None) -> int:

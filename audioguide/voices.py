@@ -1,4 +1,5 @@
-"""Voice profiles: which engine speaks, with which voice, rate, pitch and volume."""
+"""Voice profiles (which engine speaks, with which voice, rate, pitch and volume), the voices each
+installed engine offers, and a short spoken preview of a profile."""
 
 from __future__ import annotations
 
@@ -116,8 +117,99 @@ def load_profile(name: str, base_dir: Path | None = None) -> VoiceProfile:
                 raise doc.error(node, key, "expected a volume from 0.1 to 2.0 (1.0 is normal)")
             value = float(value)
         elif key == "recordings":
-            if not isinstance(value, str):
-                raise doc.error(node, key, "expected a folder path")
-            value = (path.parent / value).resolve()
+            if not isinstance(value, str) or not value.strip():
+                raise doc.error(node, key, "expected a folder path (relative to this profile file)")
+            value = (path.parent / Path(value).expanduser()).resolve()
         values[key] = value
     return VoiceProfile(name=path.stem, source=path, **values)  # type: ignore[arg-type]
+
+
+# -- listing -----------------------------------------------------------------------------------------
+
+PREVIEW_TEXT = (
+    "Welcome. This is the voice that will guide your session. "
+    "Find a comfortable position, and take a slow, easy breath in, and out."
+)
+"""What ``audioguide voices preview`` says: calm, and about what the voice will do."""
+
+
+def profile_info(profile: VoiceProfile) -> dict[str, object]:
+    """A profile as plain data (for listings and JSON)."""
+    return {
+        "name": profile.name,
+        "engine": profile.engine,
+        "voice": profile.voice,
+        "rate": profile.rate,
+        "pitch": profile.pitch,
+        "volume": profile.volume,
+        "description": profile.description,
+        "recordings": str(profile.recordings) if profile.recordings else None,
+        "source": str(profile.source) if profile.source else None,
+    }
+
+
+def describe_profiles() -> list[dict[str, object]]:
+    """Every profile found, as plain data; one that fails to load carries its error instead."""
+    rows: list[dict[str, object]] = []
+    for name, path in sorted(available_profiles().items()):
+        try:
+            rows.append(profile_info(load_profile(str(path))))
+        except RoutineError as exc:
+            rows.append({"name": name, "source": str(path), "error": str(exc)})
+    return rows
+
+
+def engine_voices(timeout_s: float = 20.0) -> dict[str, dict[str, object]]:
+    """Per speech engine: whether it is installed here, its identity, and the voices it offers
+    (id, name, language, gender). A missing or broken engine is reported, not raised."""
+    from .errors import SpeechError
+
+    out: dict[str, dict[str, object]] = {}
+    try:
+        from .speech import espeak
+
+        voices = espeak.list_voices()
+        out["espeak"] = {
+            "available": True,
+            "identity": espeak.EspeakEngine().identity(),
+            "voices": voices,
+            "variants": espeak.list_variants(),
+        }
+    except SpeechError as exc:
+        out["espeak"] = {"available": False, "error": str(exc), "voices": []}
+    try:
+        from .speech.pyttsx3_engine import Pyttsx3Engine, list_voices
+
+        identity = Pyttsx3Engine().identity()
+        out["pyttsx3"] = {"available": True, "identity": identity, "voices": list_voices(timeout_s)}
+    except SpeechError as exc:
+        out["pyttsx3"] = {"available": False, "error": str(exc), "voices": []}
+    return out
+
+
+def write_preview(
+    name: str,
+    output: Path | None = None,
+    *,
+    engine: str | None = None,
+    text: str = PREVIEW_TEXT,
+    base_dir: Path | None = None,
+) -> Path:
+    """Speak ``text`` with profile ``name`` into ``output`` (default ``output/preview-<profile>.wav``;
+    the format follows the suffix: wav, mp3, flac or ogg), written atomically."""
+    import numpy as np
+
+    from .encode import FORMATS, encode_file
+    from .errors import ExportError
+    from .speak import speak
+    from .units import SAMPLE_RATE
+
+    profile = load_profile(name, base_dir)
+    output = output or Path("output") / f"preview-{profile.name}.wav"
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ExportError(f"{output}: unknown audio format '{fmt}'; use one of {', '.join(FORMATS)}")
+    clip = speak([text], profile, engine=engine)[text]
+    quiet = np.zeros(SAMPLE_RATE // 4, dtype=np.float32)  # a breath of silence either side
+    encode_file(output, [np.concatenate([quiet, clip.samples, quiet])], fmt, rate=SAMPLE_RATE)
+    return output

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 ENGINE_NAMES = ("auto", "espeak", "pyttsx3", "tone")
+DEFAULT_TIMEOUT_S = 30.0
+TIMEOUT_ENV = "AUDIOGUIDE_SPEECH_TIMEOUT"
 
 
 class Engine(Protocol):
@@ -36,7 +39,11 @@ def resolve_engine_name(name: str) -> str:
 
 
 def make_engine(name: str) -> Engine:
-    """Create an engine by (resolved) name."""
+    """Create an engine by (resolved) name, or from an import path ``package.module:Class``.
+
+    The import path is for engines that live outside this package (tests use it for engines
+    that hang or return nothing); the class is called without arguments.
+    """
     from ..errors import SpeechError
 
     name = resolve_engine_name(name)
@@ -52,4 +59,59 @@ def make_engine(name: str) -> Engine:
         from .tone import ToneEngine
 
         return ToneEngine()
+    if ":" in name:
+        return _import_engine(name)
     raise SpeechError(f"unknown speech engine '{name}'; engines: {', '.join(ENGINE_NAMES)}")
+
+
+def _import_engine(spec: str) -> Engine:
+    import importlib
+
+    from ..errors import SpeechError
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise SpeechError(
+            f"cannot load the speech engine '{spec}': {exc}; check that the module is importable "
+            f"(PYTHONPATH) or use one of {', '.join(ENGINE_NAMES)}"
+        ) from None
+    engine = cls()
+    if not callable(getattr(engine, "synthesize", None)) or not callable(getattr(engine, "identity", None)):
+        raise SpeechError(f"'{spec}' is not a speech engine (it needs identity() and synthesize())")
+    return engine
+
+
+def engine_fix(name: str) -> str:
+    """What to try when engine ``name`` fails: the second half of every engine error message."""
+    if name == "espeak":
+        return (
+            "check the profile's voice id against 'audioguide voices', or try '--engine pyttsx3'; "
+            "'make setup' reinstalls libespeak-ng"
+        )
+    if name == "pyttsx3":
+        return (
+            "try '--engine espeak' (the direct, faster eSpeak NG engine), or check that your system's "
+            "speech driver works; 'make setup' reinstalls pyttsx3"
+        )
+    return f"try another engine with '--engine' ({', '.join(n for n in ENGINE_NAMES if n != name)})"
+
+
+def speech_timeout_s(override: float | None = None) -> float:
+    """Seconds one phrase may take: ``override``, else $AUDIOGUIDE_SPEECH_TIMEOUT, else 30."""
+    from ..errors import SpeechError
+
+    if override is not None:
+        value: float = override
+    else:
+        raw = os.environ.get(TIMEOUT_ENV, "").strip()
+        if not raw:
+            return DEFAULT_TIMEOUT_S
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SpeechError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+    if not value > 0:
+        raise SpeechError(f"the speech timeout must be more than 0 seconds, not {value}")
+    return value

@@ -81,7 +81,7 @@ def _load() -> tuple[ctypes.CDLL, int]:
     lib.espeak_Initialize.restype = ctypes.c_int
     lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
     lib.espeak_Info.restype = ctypes.c_char_p
-    lib.espeak_Info.argtypes = [ctypes.c_void_p]
+    lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
     lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
@@ -101,8 +101,41 @@ def _load() -> tuple[ctypes.CDLL, int]:
     rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, home, 0)
     if rate <= 0:
         raise SpeechError(f"libespeak-ng failed to initialise (from {lib_path})")
-    _state.update(lib=lib, rate=rate, version=(lib.espeak_Info(None) or b"?").decode())
+    path_data = ctypes.c_char_p()
+    version = (lib.espeak_Info(ctypes.byref(path_data)) or b"?").decode()
+    _state.update(lib=lib, rate=rate, version=version, data=(path_data.value or b"").decode())
     return lib, rate
+
+
+def _variant_names() -> list[str]:
+    folder = Path(str(_state["data"])) / "voices" / "!v"
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def list_variants() -> list[str]:
+    """The voice variants (``+f3``, ``+m2``, ...) this libespeak-ng offers, from its data folder."""
+    with _lock:
+        _load()
+        return _variant_names()
+
+
+def _check_variant(voice: str) -> None:
+    """eSpeak NG ignores an unknown ``+variant`` without a word; refuse it instead (call under _lock)."""
+    _, plus, variant = voice.partition("+")
+    if not plus:
+        return
+    if "variants" not in _state:
+        _state["variants"] = tuple(_variant_names())
+    names: tuple[str, ...] = _state["variants"]  # type: ignore[assignment]
+    if names and variant not in names:  # none found: the data folder is unknown, so trust the library
+        import difflib
+
+        close = difflib.get_close_matches(variant, names, n=1)
+        hint = f"did you mean '+{close[0]}'? " if close else ""
+        raise SpeechError(
+            f"eSpeak NG has no voice variant '+{variant}' (in '{voice}'); {hint}"
+            "'audioguide voices' lists the voices and variants"
+        )
 
 
 def list_voices() -> list[dict[str, str]]:
@@ -142,7 +175,7 @@ class EspeakEngine:
     def synthesize(self, text: str, settings: dict[str, object]) -> tuple[bytes, int]:
         chunks: list[bytes] = []
 
-        def collect(wav: ctypes._Pointer, count: int, events: int) -> int:  # type: ignore[type-arg]
+        def collect(wav: ctypes._Pointer, count: int, events: int) -> int:
             if wav and count > 0:
                 chunks.append(ctypes.string_at(wav, count * 2))
             return 0
@@ -151,6 +184,7 @@ class EspeakEngine:
         with _lock:
             lib, rate = _load()
             voice = str(settings.get("voice", "en-us")).encode()
+            _check_variant(voice.decode())
             if lib.espeak_SetVoiceByName(voice) != EE_OK:
                 raise SpeechError(f"eSpeak NG has no voice '{voice.decode()}' (see 'audioguide voices')")
             lib.espeak_SetParameter(PARAM_RATE, int(settings.get("rate", 150)), 0)  # type: ignore[call-overload]

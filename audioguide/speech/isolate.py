@@ -10,6 +10,7 @@ us kill an engine that hangs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
@@ -25,7 +26,12 @@ CAN_FORK = hasattr(os, "fork") and sys.platform != "darwin"  # macOS system fram
 
 
 def run_isolated(fn: Callable[..., Any], *args: Any, timeout_s: float, what: str) -> Any:
-    """Call ``fn(*args)`` in a forked child and return its result; SpeechError on failure or timeout."""
+    """Call ``fn(*args)`` in a forked child and return its result; SpeechError on failure or timeout.
+
+    ``what`` starts every error message (e.g. "espeak speaking 'Hello.'"). The result must be
+    picklable. Where fork is unavailable the call runs in this process, unbounded: callers that
+    need a bound there (the speech workers) keep their own watchdog.
+    """
     if not CAN_FORK:
         return fn(*args)
     read_fd, write_fd = os.pipe()
@@ -51,12 +57,15 @@ def run_isolated(fn: Callable[..., Any], *args: Any, timeout_s: float, what: str
     os.close(write_fd)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout_s
+    finished = False
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                raise SpeechError(f"{what} did not finish within {timeout_s:.0f} s; the speech engine hung")
+                raise SpeechError(
+                    f"{what} did not finish within {timeout_s:g} s: the speech engine hung "
+                    "(AUDIOGUIDE_SPEECH_TIMEOUT sets this limit)"
+                )
             ready, _, _ = select.select([read_fd], [], [], left)
             if not ready:
                 continue
@@ -64,8 +73,12 @@ def run_isolated(fn: Callable[..., Any], *args: Any, timeout_s: float, what: str
             if not chunk:
                 break
             chunks.append(chunk)
+        finished = True
     finally:
         os.close(read_fd)
+        if not finished:  # timed out or interrupted: the child must not outlive us
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
     if not chunks:
         raise SpeechError(f"{what} failed: the speech process exited ({_describe(status)}) without audio")

@@ -82,19 +82,95 @@ def _apply(engine: object, settings: dict[str, object]) -> None:
     set_prop = engine.setProperty  # type: ignore[attr-defined]
     set_prop("rate", int(settings.get("rate", 150)))  # type: ignore[call-overload]
     set_prop("volume", max(0.0, min(1.0, float(settings.get("volume", 1.0)))))  # type: ignore[arg-type]
-    wanted = str(settings.get("voice", "")).lower()
+    wanted = str(settings.get("voice", "")).strip()
     if wanted:
-        for voice in engine.getProperty("voices"):  # type: ignore[attr-defined]
-            langs = [str(x).lower() for x in (getattr(voice, "languages", None) or [])]
-            if (
-                wanted in (str(voice.id).lower(), str(voice.name).lower())
-                or wanted in langs
-                or str(voice.id).lower().endswith("/" + wanted)
-            ):
-                set_prop("voice", voice.id)
-                break
+        voices = list(engine.getProperty("voices"))  # type: ignore[attr-defined]
+        set_prop("voice", choose_voice(voices, wanted, espeak_driver=_driver_is_espeak(engine)))
     with contextlib.suppress(KeyError, AttributeError, TypeError, ValueError):  # not every driver has pitch
         set_prop("pitch", int(settings.get("pitch", 50)))  # type: ignore[call-overload]
+
+
+def _driver_is_espeak(engine: object) -> bool:
+    module = getattr(getattr(engine, "proxy", None), "_module", None)
+    return str(getattr(module, "__name__", "")).endswith(".espeak")
+
+
+_CONTROL = "".join(map(chr, range(32)))
+
+
+def _norm(tag: object) -> str:
+    if isinstance(tag, bytes):  # some drivers give eSpeak's raw b"\x05en-us"
+        tag = tag.decode(errors="replace").lstrip(_CONTROL)
+    return str(tag).strip().lower().replace("_", "-")
+
+
+def choose_voice(voices: list[object], wanted: str, *, espeak_driver: bool = False) -> str:
+    """The id of the voice a profile's ``voice`` names: an id, a name, or a language, with an
+    optional eSpeak ``+variant``. On eSpeak the variant is passed through (``gmw/en-us+f3``);
+    elsewhere it picks the voice's gender (``+f...`` prefers a female voice). No match is an error,
+    never a silent fall-back to some other voice.
+    """
+    from ..errors import SpeechError
+
+    target = wanted.lower()
+    for voice in voices:
+        vid = str(getattr(voice, "id", ""))
+        if target in (vid.lower(), str(getattr(voice, "name", "")).lower()) or vid.lower().endswith(
+            "/" + target
+        ):
+            return vid
+    base, plus, variant = target.partition("+")
+    matches = [
+        v
+        for v in voices
+        if str(getattr(v, "id", "")).lower() == base
+        or str(getattr(v, "id", "")).lower().endswith("/" + base)
+        or base in [_norm(x) for x in (getattr(v, "languages", None) or [])]
+    ]
+    if not matches:
+        raise SpeechError(
+            f"pyttsx3 has no voice '{wanted}' on this machine; pick one from 'audioguide voices' "
+            "(an id, a name or a language such as en-us)"
+        )
+    if plus and espeak_driver:
+        return f"{getattr(matches[0], 'id', '')}+{variant}"
+    if plus and variant[:1] in ("f", "m"):
+        gender = "female" if variant[0] == "f" else "male"
+        for v in matches:
+            if str(getattr(v, "gender", "") or "").lower() == gender:
+                return str(getattr(v, "id", ""))
+    return str(getattr(matches[0], "id", ""))
+
+
+def list_voices(timeout_s: float = 20.0) -> list[dict[str, str]]:
+    """The voices pyttsx3's driver offers here (id, name, language, gender), queried in a forked
+    child with a time limit: drivers print, and some hang."""
+    from .isolate import run_isolated
+
+    voices: list[dict[str, str]] = run_isolated(
+        _voices_in_child, timeout_s=timeout_s, what="pyttsx3 listing its voices"
+    )
+    return voices
+
+
+def _voices_in_child() -> list[dict[str, str]]:
+    import pyttsx3
+
+    if os.name == "posix":
+        _make_espeak_findable()
+    engine = pyttsx3.init()
+    out = []
+    for v in engine.getProperty("voices"):
+        langs = [_norm(x) for x in (getattr(v, "languages", None) or [])]
+        out.append(
+            {
+                "id": str(v.id),
+                "name": str(getattr(v, "name", "") or ""),
+                "language": ", ".join(x for x in langs if x),
+                "gender": str(getattr(v, "gender", "") or "").lower(),
+            }
+        )
+    return out
 
 
 def _complete(path: Path) -> bool:

@@ -1,11 +1,13 @@
-"""A speech worker process: ``python -m audioguide.speech.worker ENGINE`` speaks phrases sent on stdin.
+"""A speech worker process: ``python -m audioguide.speech.worker ENGINE [TIMEOUT_S]`` speaks stdin's phrases.
 
 Protocol: each request and reply is a 4-byte little-endian length and a pickle.
-Request: (text, key, settings, cache folder). Reply: (True, None) once the finished
-clip is in the cache, or (False, message). The worker keeps one loaded engine and
-speaks each phrase in a forked child (see ``isolate``), so every phrase starts from
-the same engine state; it post-processes and stores the clip itself, so that work
-runs in parallel too.
+The first reply is the hello: (True, engine identity) or (False, message) when the
+engine cannot start. Request: (text, key, settings, cache folder). Reply: (True, None)
+once the finished clip is in the cache, or (False, message naming the engine and the
+fix). The worker keeps one loaded engine and speaks each phrase in a forked child
+(see ``isolate``) that is killed after TIMEOUT_S, so every phrase starts from the same
+engine state and a hung engine costs bounded time; it post-processes and stores the
+clip itself, so that work runs in parallel too.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import os
 import pickle
 import struct
 import sys
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 LENGTH = struct.Struct("<I")
-PHRASE_TIMEOUT_S = 30.0
 
 
 def send(stream: BinaryIO, obj: object) -> None:
@@ -52,23 +53,30 @@ def main(argv: list[str]) -> int:
     from ..speak import postprocess
     from ..units import SAMPLE_RATE
     from . import make_engine
+    from .base import engine_fix, speech_timeout_s
     from .isolate import run_isolated
 
+    name = argv[0] if argv else "auto"
     try:
-        engine = make_engine(argv[0] if argv else "auto")
+        timeout_s = speech_timeout_s(float(argv[1]) if len(argv) > 1 else None)
+        engine = make_engine(name)
         send(replies, (True, engine.identity()))
     except AudioguideError as exc:
         send(replies, (False, str(exc)))
         return 1
+    except Exception as exc:  # a broken engine class: report it, do not die without a word
+        send(replies, (False, f"the speech engine '{name}' failed to start: {type(exc).__name__}: {exc}"))
+        return 1
+    fix = engine_fix(getattr(engine, "name", name))
     requests = sys.stdin.buffer
     while True:
         message = receive(requests)
         if message is None:
             return 0
-        text, key, settings, cache_root = message  # type: ignore[misc]
-        what = f"{engine.name} speaking {text[:60]!r}"
+        text, key, settings, cache_root = cast(tuple[str, str, dict[str, object], str], message)
+        what = f"the {getattr(engine, 'name', name)} engine speaking {text[:60]!r}"
         try:
-            pcm, rate = run_isolated(engine.synthesize, text, settings, timeout_s=PHRASE_TIMEOUT_S, what=what)
+            pcm, rate = run_isolated(engine.synthesize, text, settings, timeout_s=timeout_s, what=what)
             try:
                 clip = postprocess(np.frombuffer(pcm, dtype="<i2"), rate)
             except AudioguideError as exc:
@@ -76,7 +84,9 @@ def main(argv: list[str]) -> int:
             SpeechCache(Path(cache_root)).put(key, clip, SAMPLE_RATE)
             send(replies, (True, None))
         except AudioguideError as exc:
-            send(replies, (False, str(exc)))
+            send(replies, (False, f"{exc}; {fix}"))
+        except Exception as exc:  # e.g. an engine that returned something other than PCM bytes
+            send(replies, (False, f"{what} failed: {type(exc).__name__}: {exc}; {fix}"))
 
 
 if __name__ == "__main__":

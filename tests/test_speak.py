@@ -1,0 +1,178 @@
+"""Stage 3, speak: clips trimmed and levelled, cached, deterministic; broken engines fail fast and clearly."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audioguide.cache import SpeechCache
+from audioguide.errors import SpeechError
+from audioguide.speak import CLIP_RMS_DBFS, TRIM_KEEP_AFTER, TRIM_KEEP_BEFORE, postprocess, speak
+from audioguide.speech import make_engine
+from audioguide.speech.base import speech_timeout_s
+from audioguide.speech.measure import f0_track
+from audioguide.units import SAMPLE_RATE
+from audioguide.voices import VoiceProfile, load_profile
+
+TESTS = Path(__file__).resolve().parent
+PHRASES = ("Lie on your back with your knees bent.", "Stay here, breathing easily.", "And release.")
+TIMEOUT_S = 2.0
+BOUND_S = 2 * TIMEOUT_S + 3.0  # phrase timeout, the parent's watchdog margin, and process start-up
+EITHER = r"'(Stay here\.|Breathe out\.)'"  # two workers race: either phrase may fail first
+LEVEL_TOLERANCE_DB = 0.05  # postprocess levels exactly (float maths only, no int16 rounding here)
+
+
+def voiced_rms_db(x: np.ndarray) -> float:
+    win = SAMPLE_RATE // 50
+    frames = np.asarray(x, dtype=np.float64)[: len(x) // win * win].reshape(-1, win)
+    energy = np.mean(frames**2, axis=1)
+    return float(10 * np.log10(np.mean(energy[energy > energy.max() * 1e-3])))
+
+
+@pytest.fixture
+def fake_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let speech workers import tests/fake_engines.py (engines chosen as 'fake_engines:Class')."""
+    paths = [str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+
+
+# --- postprocess ----------------------------------------------------------------------------------------
+
+
+def test_postprocess_trims_silence_and_levels_to_the_clip_target() -> None:
+    rate = 22_050
+    t = np.arange(rate) / rate
+    burst = (8000 * np.sin(2 * np.pi * 220 * t) * np.hanning(rate) ** 0.1).astype(np.int16)
+    pcm = np.concatenate([np.zeros(rate // 2, np.int16), burst, np.zeros(rate, np.int16)])
+    clip = postprocess(pcm, rate)
+    assert clip.dtype == np.float32
+    assert abs(len(clip) - (2 * rate + TRIM_KEEP_BEFORE + TRIM_KEEP_AFTER)) <= 2 * 441  # within 20 ms
+    assert voiced_rms_db(clip) == pytest.approx(CLIP_RMS_DBFS, abs=LEVEL_TOLERANCE_DB)
+    assert clip[0] == 0 and abs(clip[-1]) < 1e-3  # faded edges: no clicks
+
+
+def test_postprocess_refuses_silence() -> None:
+    with pytest.raises(SpeechError, match="no audio"):
+        postprocess(np.zeros(1000, np.int16), 22_050)
+    with pytest.raises(SpeechError, match="no audio"):
+        postprocess(np.zeros(0, np.int16), 22_050)
+
+
+# --- the real engines -----------------------------------------------------------------------------------
+
+
+def test_speech_is_cached_and_identical_across_worker_counts(tmp_path: Path) -> None:
+    profile = load_profile("default")
+    one = speak(PHRASES, profile, cache=SpeechCache(tmp_path / "a"), jobs=1)
+    two = speak(PHRASES, profile, cache=SpeechCache(tmp_path / "b"), jobs=2)
+    again = speak(PHRASES, profile, cache=SpeechCache(tmp_path / "a"), jobs=2)
+    for text in PHRASES:
+        assert one[text].source == "engine" and again[text].source == "cache"
+        assert np.array_equal(one[text].samples, two[text].samples), text
+        assert np.array_equal(one[text].samples, again[text].samples), text
+        assert voiced_rms_db(one[text].samples) == pytest.approx(CLIP_RMS_DBFS, abs=0.1)
+
+
+def test_pyttsx3_speaks_for_real_with_the_profile_voice(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cache = SpeechCache(tmp_path)
+    low = speak(PHRASES[:2], load_profile("default"), engine="pyttsx3", cache=cache)
+    bright = speak(PHRASES[:2], load_profile("bright"), engine="pyttsx3", cache=cache)
+    for clips in (low, bright):
+        for clip in clips.values():
+            assert clip.source == "engine" and clip.length_samples > SAMPLE_RATE // 2
+            assert voiced_rms_db(clip.samples) == pytest.approx(CLIP_RMS_DBFS, abs=0.1)
+    # The +f3 variant reaches pyttsx3's eSpeak driver: about an octave above the default voice.
+    f0_low = np.mean(np.concatenate([f0_track(c.samples) for c in low.values()]))
+    f0_bright = np.mean(np.concatenate([f0_track(c.samples) for c in bright.values()]))
+    assert 12 * np.log2(f0_bright / f0_low) > 8
+    assert capfd.readouterr().out == ""  # pyttsx3 prints; none of it reaches our stdout
+
+
+def test_pyttsx3_refuses_a_voice_it_does_not_have(tmp_path: Path) -> None:
+    profile = VoiceProfile("x", voice="xx-nowhere")
+    with pytest.raises(SpeechError, match=r"pyttsx3 has no voice 'xx-nowhere'.*--engine espeak"):
+        speak(["Stay here."], profile, engine="pyttsx3", cache=SpeechCache(tmp_path))
+
+
+def test_espeak_refuses_unknown_voices_and_variants(tmp_path: Path) -> None:
+    for voice, message in (
+        ("en-us+f33", r"no voice variant '\+f33'.*did you mean '\+f3'"),
+        ("xx-zz", "no voice"),
+    ):
+        with pytest.raises(SpeechError, match=message) as err:
+            speak(
+                ["Stay here."], VoiceProfile("x", voice=voice), engine="espeak", cache=SpeechCache(tmp_path)
+            )
+        assert "audioguide voices" in str(err.value)
+
+
+# --- broken engines: an error naming the engine and the fix, in bounded time, never silence -----------
+
+
+@pytest.mark.parametrize(
+    ("engine", "message"),
+    [
+        ("fake_engines:HangingEngine", rf"hanging engine speaking {EITHER} did not finish within 2 s"),
+        ("fake_engines:SilentEngine", rf"silent engine speaking {EITHER}: .*no audio"),
+        ("fake_engines:EmptyEngine", rf"empty engine speaking {EITHER}: .*no audio"),
+        ("fake_engines:HangingStartEngine", r"fake_engines:HangingStartEngine speech engine did not start"),
+    ],
+)
+@pytest.mark.usefixtures("fake_engines")
+def test_a_broken_engine_is_a_clear_error_in_bounded_time(tmp_path: Path, engine: str, message: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(SpeechError, match=message) as err:
+        speak(
+            ["Stay here.", "Breathe out."],
+            load_profile("default"),
+            engine=engine,
+            cache=SpeechCache(tmp_path),
+            jobs=2,
+            timeout_s=TIMEOUT_S,
+        )
+    assert time.monotonic() - started < BOUND_S
+    assert "--engine" in str(err.value)  # the fix
+    assert not list(tmp_path.rglob("*.pcm"))  # nothing, silence least of all, went into the cache
+
+
+@pytest.mark.usefixtures("fake_engines")
+def test_the_timeout_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIOGUIDE_SPEECH_TIMEOUT", "1")
+    assert speech_timeout_s() == 1.0
+    started = time.monotonic()
+    with pytest.raises(SpeechError, match=r"within 1 s.*AUDIOGUIDE_SPEECH_TIMEOUT"):
+        speak(
+            ["Stay here."],
+            load_profile("default"),
+            engine="fake_engines:HangingEngine",
+            cache=SpeechCache(tmp_path),
+        )
+    assert time.monotonic() - started < 1 + BOUND_S - TIMEOUT_S
+    monkeypatch.setenv("AUDIOGUIDE_SPEECH_TIMEOUT", "soon")
+    with pytest.raises(SpeechError, match="not a number"):
+        speech_timeout_s()
+    monkeypatch.delenv("AUDIOGUIDE_SPEECH_TIMEOUT")
+    assert speech_timeout_s() == 30.0
+
+
+def test_missing_engines_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audioguide.speech import espeak
+
+    with pytest.raises(SpeechError, match="unknown speech engine 'festival'; engines: auto, espeak"):
+        make_engine("festival")
+    with pytest.raises(SpeechError, match="cannot load the speech engine 'nowhere:Engine'"):
+        make_engine("nowhere:Engine")
+    monkeypatch.setitem(sys.modules, "pyttsx3", None)  # as if it were not installed
+    with pytest.raises(SpeechError, match="pyttsx3 is not installed: run 'make setup'"):
+        make_engine("pyttsx3")
+    monkeypatch.setattr(espeak, "_state", {})
+    monkeypatch.setattr(espeak, "library_path", lambda: None)
+    with pytest.raises(SpeechError, match="libespeak-ng is not available: run 'make setup'"):
+        make_engine("espeak")
