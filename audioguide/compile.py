@@ -19,9 +19,9 @@ INTRO = ("full", "short", "none")
 PACES = {"slow": (0.9, 1.3), "normal": (1.0, 1.0), "brisk": (1.12, 0.75)}
 """pace -> (speech rate scale, scale of the quiet gaps between phrases)."""
 
-HOLD_SHRINK, HOLD_STRETCH = 0.5, 3.0  # a timed hold may become half or three times as long to hit the target
+HOLD_SHRINK, HOLD_STRETCH = 0.5, 4.0  # a timed hold may become half or four times as long to hit the target
 HOLD_MIN_MS = 5_000
-REST_SHRINK, REST_STRETCH = 0.4, 4.0
+REST_SHRINK, REST_STRETCH = 0.4, 5.0
 REST_MIN_MS = 2_000
 REPEAT_REST_MS = 5_000  # between repeated holds of one side
 BREATH_LEAD_MS = 1_500  # from the hold's chime to its first breath

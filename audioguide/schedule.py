@@ -101,7 +101,6 @@ class _Scheduler:
         else:
             needed = ms_to_samples(self.script.target_ms) - fixed
             least, most = sum(f.low for f in flex), sum(f.high for f in flex)
-            target = format_clock(self.script.target_ms)
             if needed < least:
                 shortest = samples_to_ms(fixed + least)
                 raise ScheduleError(
@@ -114,9 +113,10 @@ class _Scheduler:
             if needed > most:
                 longest = samples_to_ms(fixed + most)
                 raise ScheduleError(
-                    f"{self.script.source}: duration {target} is too long for these steps: holds and rests "
-                    f"can stretch to {_human(longest)} in all; set duration to at most {_human(longest)} "
-                    "or add steps"
+                    f"{self.script.source}: duration {_human(self.script.target_ms)} is too long for these "
+                    f"steps: holds and rests can stretch to {_human(longest)} in all; "
+                    "set duration to at most "
+                    f"{_human(longest)} or add steps"
                 )
             fitted = fit_spans(flex, needed)
         for span, n in zip(flex_spans, fitted, strict=True):
