@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
-import zlib
 from dataclasses import dataclass, replace
 
 from . import sounds
 from .durations import Span as Amount
 from .errors import RoutineError
 from .load import Breath, Routine, Step
-from .poses import Pose, get_pose, phrases
+from .poses import Pose, get_pose
 from .script import Placed, Say, Script, Section, Sound, Span
 from .units import samples_to_ms
+from .wording import UNSAFE, Vocabulary, chapter_title, sentence_name, title_case
 
 VERBOSITY = ("full", "brief", "minimal")
 INTRO = ("full", "short", "none")
@@ -29,10 +28,6 @@ CHIME_ADVANCE_MS = 900
 SPEECH_MARGIN_MS = 250  # speech in a breath or rep phase must end this long before the phase does
 TAIL = (4_000, 3_000, 10_000)  # the closing bell rings out in this span (base, min, max)
 
-_UNSAFE = re.compile(
-    r"\b(?:push(?:ing)?|work(?:ing)?)\s+through\b|\bno pain,? no gain\b|\bpain is good\b", re.I
-)
-
 
 @dataclass(frozen=True)
 class Options:
@@ -44,49 +39,6 @@ class Options:
     avoid: tuple[str, ...] = ()
     duration_ms: int | None = None
     breath: Breath | None = None
-
-
-class _Vocabulary:
-    """Rotates through each slot's variants so nearby sentences differ; deterministic per routine."""
-
-    def __init__(self, seed: str) -> None:
-        self.table = phrases()
-        self.seed = seed
-        self.used: dict[str, int] = {}
-
-    def pick(self, slot: str, **values: str) -> str:
-        variants = self.table[slot]
-        turn = self.used.get(slot, 0)
-        self.used[slot] = turn + 1
-        start = zlib.crc32(f"{self.seed}/{slot}".encode()) % len(variants)
-        text = variants[(start + turn) % len(variants)]
-        for key, value in values.items():
-            text = text.replace("{" + key + "}", value)
-        return text[:1].upper() + text[1:]  # "{count} times" starts a sentence
-
-    def all(self, slot: str) -> tuple[str, ...]:
-        return self.table[slot]
-
-    def number(self, n: int) -> str:
-        words = self.table["numbers"]
-        return words[n - 1] if 1 <= n <= len(words) else str(n)
-
-
-def _sentence_name(name: str) -> str:
-    """'Supine twist' inside a sentence reads 'supine twist'; acronyms stay."""
-    return name if name[:2].isupper() else name[:1].lower() + name[1:]
-
-
-def _title(name: str) -> str:
-    return name[:1].upper() + name[1:]
-
-
-def _chapter_title(sentence: str, limit: int = 40) -> str:
-    """A chapter title from a spoken sentence: its first words, cut at a word boundary."""
-    text = sentence.rstrip(".!?")
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
 def _inline_pose(step: Step) -> Pose:
@@ -127,7 +79,7 @@ class _Compiler:
         self.minimal = options.verbosity == "minimal"
         self.gap_scale = PACES[options.pace][1]
         self.breath = options.breath or routine.breath
-        self.vocab = _Vocabulary(routine.title)
+        self.vocab = Vocabulary(routine.title)
         self.holds_done = 0
         self.position_line: str | None = None  # the last pose's "get into position" sentence
 
@@ -157,7 +109,7 @@ class _Compiler:
                 if k + 1 < len(steps) and steps[k + 1][1].kind == "pose":
                     lead = words  # "Roll onto your side..." belongs to the chapter of what comes next
                 else:
-                    sections.append(Section(_chapter_title(step.say[0]), i, tuple(words), step.line))
+                    sections.append(Section(chapter_title(step.say[0]), i, tuple(words), step.line))
             elif step.kind == "rest":
                 sections.append(self.rest(i, step))
             else:
@@ -198,7 +150,7 @@ class _Compiler:
 
     def check_words(self, index: int, step: Step) -> None:
         for sentence in step.say:
-            if _UNSAFE.search(sentence):
+            if UNSAFE.search(sentence):
                 raise RoutineError(
                     f"{sentence!r} tells a listener to push on through discomfort",
                     file=self.routine.source,
@@ -254,7 +206,7 @@ class _Compiler:
         sides: list[str | None] = {"both": ["left", "right"], "left": ["left"], "right": ["right"]}.get(
             sides_mode, [None]
         )
-        title = _title(pose.name)
+        title = title_case(pose.name)
         out = []
         for k, side in enumerate(sides):
             items: list[Say | Sound | Span] = []
@@ -264,10 +216,10 @@ class _Compiler:
                 if self.minimal:
                     items.append(self.say(f"{title}.", 500))
                 else:
-                    items.append(self.say(self.vocab.pick(order, name=_sentence_name(pose.name)), 700))
+                    items.append(self.say(self.vocab.pick(order, name=sentence_name(pose.name)), 700))
             if side is not None:
                 if self.minimal:
-                    items.append(self.say(f"{_title(side)} side.", 800))
+                    items.append(self.say(f"{title_case(side)} side.", 800))
                 elif first:
                     items.append(self.say(self.vocab.pick("first_side", side=side), 500))
                 else:
@@ -452,7 +404,7 @@ class _Compiler:
                 placed.append(
                     Placed(
                         "speech",
-                        _title(self.vocab.number(r + 1)) + ".",
+                        title_case(self.vocab.number(r + 1)) + ".",
                         offset_ms=t,
                         window_ms=tempo - SPEECH_MARGIN_MS,
                     )

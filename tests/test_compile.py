@@ -198,3 +198,16 @@ def test_placed_items_are_well_formed_everywhere() -> None:
                     for p in item.placed:
                         assert isinstance(p, Placed)
                         assert p.anchor in ("start", "end", "fraction")
+
+
+def test_words_before_a_pose_open_its_chapter_and_words_at_the_end_get_their_own() -> None:
+    routine = parse_routine(
+        "title: T\nsteps:\n  - say: Come onto your hands and knees.\n  - pose: cat-cow\n"
+        "  - say: Notice how your lower back feels now.\n",
+        "t.yaml",
+    )
+    sections = compile_routine(routine).sections
+    titles = [s.title for s in sections]
+    assert titles == ["Welcome", "Cat-cow", "Notice how your lower back feels now", "Closing"]
+    first_words = next(i for i in sections[1].items if isinstance(i, Say))
+    assert first_words.text == "Come onto your hands and knees."

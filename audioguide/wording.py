@@ -1,0 +1,56 @@
+"""The compiler's wording: rotating phrase variants, number words, names inside sentences and titles."""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+from .poses import phrases
+
+UNSAFE = re.compile(
+    r"\b(?:push(?:ing)?|work(?:ing)?)\s+through\b|\bno pain,? no gain\b|\bpain is good\b", re.I
+)
+"""Words a listener in pain must never be told; user-written text with them is refused."""
+
+
+class Vocabulary:
+    """Rotates through each slot's variants so nearby sentences differ; deterministic per routine."""
+
+    def __init__(self, seed: str) -> None:
+        self.table = phrases()
+        self.seed = seed
+        self.used: dict[str, int] = {}
+
+    def pick(self, slot: str, **values: str) -> str:
+        variants = self.table[slot]
+        turn = self.used.get(slot, 0)
+        self.used[slot] = turn + 1
+        start = zlib.crc32(f"{self.seed}/{slot}".encode()) % len(variants)
+        text = variants[(start + turn) % len(variants)]
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", value)
+        return text[:1].upper() + text[1:]  # "{count} times" starts a sentence
+
+    def all(self, slot: str) -> tuple[str, ...]:
+        return self.table[slot]
+
+    def number(self, n: int) -> str:
+        words = self.table["numbers"]
+        return words[n - 1] if 1 <= n <= len(words) else str(n)
+
+
+def sentence_name(name: str) -> str:
+    """'Supine twist' inside a sentence reads 'supine twist'; acronyms stay."""
+    return name if name[:2].isupper() else name[:1].lower() + name[1:]
+
+
+def title_case(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def chapter_title(sentence: str, limit: int = 40) -> str:
+    """A chapter title from a spoken sentence: its first words, cut at a word boundary."""
+    text = sentence.rstrip(".!?")
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
