@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,8 @@ from .timeline import Timeline
 from .voices import VoiceProfile, load_profile
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .tags import TagInfo
 
 Progress = Callable[[str, int, int], None]
@@ -202,7 +204,7 @@ def cached_cover(title: str, subtitle: str | None, cache_dir: Path | None = None
     return data
 
 
-def _counting(stream, total: int, progress: Progress):  # type: ignore[no-untyped-def]
+def _counting(stream: Iterator[np.ndarray], total: int, progress: Progress) -> Iterator[np.ndarray]:
     done = 0
     for block in stream:
         done += len(block)

@@ -291,9 +291,9 @@ def poses(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    for r in rows:
-        side = " (one side at a time)" if r["one_sided"] else ""
-        click.echo(f"{r['id']:28} {r['position']:16} {', '.join(r['areas'])}{side}")
+    for p in library().values():
+        side = " (one side at a time)" if p.one_sided else ""
+        click.echo(f"{p.id:28} {p.position:16} {', '.join(p.areas)}{side}")
 
 
 @cli.command()
@@ -317,7 +317,8 @@ def routines(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['id']:26} {row['duration_s'] / 60:4.0f} min  {row['title']}")
+        minutes = float(row["duration_s"]) / 60  # type: ignore[arg-type]
+        click.echo(f"{row['id']:26} {minutes:4.0f} min  {row['title']}")
 
 
 # -- command groups --------------------------------------------------------------------------------

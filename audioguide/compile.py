@@ -203,9 +203,12 @@ class _Compiler:
     # -- poses -----------------------------------------------------------------------------------------
     def pose(self, index: int, step: Step, pose: Pose, order: str) -> list[Section]:
         sides_mode = step.sides or ("both" if pose.one_sided else "none")
-        sides: list[str | None] = {"both": ["left", "right"], "left": ["left"], "right": ["right"]}.get(
-            sides_mode, [None]
-        )
+        choices: dict[str, list[str | None]] = {
+            "both": ["left", "right"],
+            "left": ["left"],
+            "right": ["right"],
+        }
+        sides = choices.get(sides_mode, [None])
         title = title_case(pose.name)
         out = []
         for k, side in enumerate(sides):

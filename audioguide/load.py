@@ -138,7 +138,7 @@ def parse_routine(text: str, file: str, *, rid: str = "routine", base_dir: Path 
     voice = _text(doc, fields, "voice", default="default")
     if "voice" in fields:
         _check_voice(doc, fields["voice"], voice or "default", base_dir)
-    ambience = _text(doc, fields, "ambience", default="none")
+    ambience = _text(doc, fields, "ambience", default="none") or "none"
     if ambience != "none":
         _check_ambience(doc, fields["ambience"], ambience, base_dir)
     breath = _breath(doc, fields["breath"]) if "breath" in fields else BREATH_PATTERNS["relaxed"]
