@@ -252,19 +252,39 @@ def duck_gain(
             regions[-1][1] = max(regions[-1][1], span_end)
         else:
             regions.append([span_start, span_end])
-    index = np.arange(start, start + n, dtype=np.int64)
+    gain = np.ones(n, dtype=np.float32)
     amount = np.zeros(n)  # 0 = no ducking, 1 = fully ducked
     for region_start, region_end in regions:
         a, b = max(region_start - ramp_samples, start), min(region_end + ramp_samples, start + n)
         if a >= b:
             continue
-        i = index[a - start : b - start]
-        before = (region_start - i) / ramp_samples  # > 0 in the ramp down
-        after = (i - region_end) / ramp_samples  # >= 0 in the ramp up (0 at the first sample after)
-        distance = np.clip(np.maximum(before, after), 0.0, 1.0)
-        shape = 0.5 + 0.5 * np.cos(np.pi * distance)
-        amount[a - start : b - start] = np.maximum(amount[a - start : b - start], shape)
-    return (10.0 ** (depth_db * amount / 20.0)).astype(np.float32)
+        # Only the ramps need a curve (a raised cosine of the distance from the region); inside the
+        # region the amount is exactly 1. Computing just those keeps a long session cheap.
+        down_end, up_start = min(region_start, b), max(region_end, a)
+        if a < down_end:
+            i = np.arange(a, down_end, dtype=np.int64)
+            _raise(amount, a - start, _ramp_shape((region_start - i) / ramp_samples))
+        if up_start < b:
+            i = np.arange(up_start, b, dtype=np.int64)
+            _raise(amount, up_start - start, _ramp_shape((i - region_end) / ramp_samples))
+        inner_a, inner_b = max(region_start, a), min(region_end, b)
+        if inner_a < inner_b:
+            amount[inner_a - start : inner_b - start] = 1.0
+    full = amount == 1.0
+    partial = (amount > 0.0) & ~full
+    gain[full] = (10.0 ** (depth_db * np.ones(1) / 20.0)).astype(np.float32)[0]
+    gain[partial] = (10.0 ** (depth_db * amount[partial] / 20.0)).astype(np.float32)
+    return gain
+
+
+def _ramp_shape(distance: np.ndarray) -> np.ndarray:
+    """Ducking amount at ``distance`` ramps away from a region: 1 at its edge, 0 one ramp away."""
+    return 0.5 + 0.5 * np.cos(np.pi * np.clip(distance, 0.0, 1.0))
+
+
+def _raise(amount: np.ndarray, at: int, shape: np.ndarray) -> None:
+    """amount[at : at + len(shape)] = max(itself, shape): overlapping ramps keep the deeper duck."""
+    np.maximum(amount[at : at + shape.size], shape, out=amount[at : at + shape.size])
 
 
 def fade_gain(
@@ -274,12 +294,19 @@ def fade_gain(
     fade-out over its last ``fade_out_samples``, for samples [start, start + n); 0 outside the session."""
     if n < 0 or fade_in_samples < 0 or fade_out_samples < 0:
         raise ValueError("n and fade lengths must be >= 0")
-    index = np.arange(start, start + n, dtype=np.int64)
-    gain = np.where((index >= 0) & (index < total_samples), 1.0, 0.0)
+    gain = np.zeros(n)
+    inside_a, inside_b = min(max(0, start), start + n), max(min(total_samples, start + n), start)
+    gain[inside_a - start : inside_b - start] = 1.0  # 0 outside the session
+    # Only the fades need a curve: sample i is in the fade-in while i < fade_in_samples, and in the
+    # fade-out once total_samples - 1 - i < fade_out_samples; elsewhere the factor is exactly 1.
     if fade_in_samples:
+        a, b = inside_a, max(min(inside_b, fade_in_samples), inside_a)
+        index = np.arange(a, b, dtype=np.int64)
         progress = np.clip(index / fade_in_samples, 0.0, 1.0)
-        gain *= 0.5 - 0.5 * np.cos(np.pi * progress)
+        gain[a - start : b - start] *= 0.5 - 0.5 * np.cos(np.pi * progress)
     if fade_out_samples:
+        a, b = min(max(inside_a, total_samples - fade_out_samples), inside_b), inside_b
+        index = np.arange(a, b, dtype=np.int64)
         remaining = np.clip((total_samples - 1 - index) / fade_out_samples, 0.0, 1.0)
-        gain *= 0.5 - 0.5 * np.cos(np.pi * remaining)
+        gain[a - start : b - start] *= 0.5 - 0.5 * np.cos(np.pi * remaining)
     return gain.astype(np.float32)

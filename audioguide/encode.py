@@ -25,6 +25,20 @@ MP3_SAMPLE_RATES = (44_100, 48_000, 32_000)  # MPEG-1, in header order (sampling
 MP3_QUALITY = 2  # LAME's -q (0 best .. 9 fastest); 2 is LAME's recommended "high quality"
 MP3_SAMPLES_PER_FRAME = 1152  # 2 granules of 576 samples per channel
 
+LAME_INPUT_SCALE = {
+    **dict.fromkeys((32, 40, 48, 56, 64, 80, 96, 112, 128, 160), 0.95),
+    192: 0.97,
+    224: 0.98,
+    256: 1.0,
+    320: 1.0,
+}
+"""The gain LAME applies to its input at each CBR bitrate: the "scale" column of its ABR/CBR tuning
+table (LAME 3.100, libmp3lame/presets.c, abr_switch_map), which leaves decoders headroom. lameenc
+has no way to turn it off, so Mp3Encoder divides it out: the decoded MP3 has the level of the audio
+written (measured with ffmpeg: a 440 Hz sine decodes at 0.950 of its level at 64 kbps without this),
+which keeps a session mastered to a loudness target at that target. Audio above 0.95 of full scale
+is clipped at the lower bitrates; mastered audio stays under -1 dBTP (0.89)."""
+
 LAME_ENCODER_DELAY = 576
 """Samples of silence LAME puts before the signal, as the LAME tag records it.
 
@@ -214,6 +228,7 @@ class Mp3Encoder(Encoder):
                 f"{MP3_BITRATES_KBPS} kbps; got {rate} Hz, {channels} channels, {bitrate_kbps} kbps"
             )
         self._fileobj, self._rate, self._kbps = fileobj, rate, bitrate_kbps
+        self._input_gain = np.float32(1.0 / LAME_INPUT_SCALE[bitrate_kbps])
         self._lame = lameenc.Encoder()
         self._lame.set_bit_rate(bitrate_kbps)
         self._lame.set_in_sample_rate(rate)
@@ -241,7 +256,7 @@ class Mp3Encoder(Encoder):
         return 144_000 * kbps // self._rate  # an unpadded frame
 
     def _write(self, frames: np.ndarray) -> None:
-        self._emit(self._lame.encode(to_int16(frames).tobytes()))
+        self._emit(self._lame.encode(to_int16(frames * self._input_gain).tobytes()))
 
     def _emit(self, data: bytes | bytearray) -> None:
         """Write encoded bytes through, counting whole frames and feeding the music CRC."""

@@ -231,6 +231,8 @@ def _write_mp3(path: Path, info: TagInfo, chapters: Sequence[ChapterMark], cover
     _fill_id3(tags, info, chapters, cover_png)
     # A fresh tag replaces any old ID3v2 tag; v1=0 removes an ID3v1 tag (it has no room for any of this).
     tags.save(path, v1=0, v2_version=3, v23_sep="/", padding=_padding)
+    with open(path, "r+b") as fh:
+        order_chapter_frames(fh, 0)
 
 
 def _write_wav(path: Path, info: TagInfo, chapters: Sequence[ChapterMark], cover_png: bytes | None) -> None:
@@ -241,6 +243,79 @@ def _write_wav(path: Path, info: TagInfo, chapters: Sequence[ChapterMark], cover
     assert wave.tags is not None
     _fill_id3(wave.tags, info, chapters, cover_png)
     wave.save(v1=0, v2_version=3, v23_sep="/", padding=_padding)
+    with open(path, "r+b") as fh:
+        order_chapter_frames(fh, _riff_chunk_data(fh, b"id3 "))
+
+
+# --- Frame order
+# mutagen lays frames out by a priority list, then by size (ID3Tags._write), so CHAP frames land in the
+# file in no particular time order. Nothing in the Chapter Frame Addendum requires an order (the CTOC's
+# child list carries it), but ffmpeg lists chapters in frame order and so do some podcast apps. So once
+# mutagen has written the tag, its frames are laid out again, same bytes, same total size: the CTOC, then
+# every CHAP by start time, just before the cover (which mutagen keeps last, being the largest).
+
+_ID3_HEADER = 10  # "ID3", version (2 bytes), flags, synchsafe size (ID3v2.3 section 3.1)
+_FRAME_HEADER = 10  # frame id, size (plain 32-bit in v2.3), flags (section 3.3)
+
+
+def _synchsafe(data: bytes) -> int:
+    return (data[0] & 0x7F) << 21 | (data[1] & 0x7F) << 14 | (data[2] & 0x7F) << 7 | (data[3] & 0x7F)
+
+
+def _riff_chunk_data(fh: Any, chunk_id: bytes) -> int:
+    """Offset of the data of the first top-level RIFF chunk named ``chunk_id``."""
+    fh.seek(0)
+    header = fh.read(12)
+    if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        raise ExportError("not a RIFF/WAVE file")
+    pos = 12
+    while True:
+        fh.seek(pos)
+        head = fh.read(8)
+        if len(head) < 8:
+            raise ExportError(f"no {chunk_id!r} chunk in the WAVE file")
+        size = int.from_bytes(head[4:], "little")
+        if head[:4] == chunk_id:
+            return pos + 8
+        pos += 8 + size + (size & 1)  # chunks are padded to an even length
+
+
+def order_chapter_frames(fh: Any, offset: int) -> None:
+    """Rewrite, in place, the ID3v2.3 tag at ``offset`` of the open file so that its CTOC and then its
+    CHAP frames (in order of start time) come right before the first APIC frame, or last."""
+    fh.seek(offset)
+    header = fh.read(_ID3_HEADER)
+    if header[:3] != b"ID3" or header[3] != 3:
+        raise ExportError("expected an ID3v2.3 tag")
+    if header[5] & 0xC0:  # unsynchronisation or an extended header: not what mutagen writes
+        raise ExportError(f"unexpected ID3 header flags {header[5]:#04x}")
+    body = fh.read(_synchsafe(header[6:10]))
+    frames: list[tuple[bytes, bytes]] = []  # (frame id, whole frame)
+    pos = 0
+    while pos + _FRAME_HEADER <= len(body) and body[pos] != 0:  # a zero byte starts the padding
+        size = int.from_bytes(body[pos + 4 : pos + 8], "big")
+        end = pos + _FRAME_HEADER + size
+        if end > len(body):
+            raise ExportError("an ID3 frame runs past the end of its tag")
+        frames.append((body[pos : pos + 4], body[pos:end]))
+        pos = end
+    chapters = sorted((f for fid, f in frames if fid == b"CHAP"), key=_chap_times)
+    tocs = [f for fid, f in frames if fid == b"CTOC"]
+    others = [(fid, f) for fid, f in frames if fid not in (b"CHAP", b"CTOC")]
+    at = next((i for i, (fid, _) in enumerate(others) if fid == b"APIC"), len(others))
+    ordered = [f for _, f in others[:at]] + tocs + chapters + [f for _, f in others[at:]]
+    laid_out = b"".join(ordered)
+    assert len(laid_out) == pos  # the same frames, moved
+    fh.seek(offset + _ID3_HEADER)
+    fh.write(laid_out)
+
+
+def _chap_times(frame: bytes) -> tuple[int, int]:
+    """(start_ms, end_ms) of a raw CHAP frame: after the header, a NUL-terminated element id, then the
+    start and end times as 32-bit big-endian milliseconds (ID3v2 Chapter Frame Addendum 1.0, 3.1)."""
+    data = frame[_FRAME_HEADER:]
+    times = data.index(b"\x00") + 1
+    return int.from_bytes(data[times : times + 4], "big"), int.from_bytes(data[times + 4 : times + 8], "big")
 
 
 # --- Vorbis comments
