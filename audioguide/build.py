@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,10 +128,11 @@ def build(
         raise ExportError(f"unknown output format '{fmt}'; expected one of {', '.join(FORMATS)}")
     output = options.output or default_output(routine, fmt)
     render_options = options.render
-    ambience = options.ambience or routine.ambience
+    requested = render_options.ambience if render_options.ambience not in ("", "none") else None
+    ambience = options.ambience or requested or routine.ambience
     render_options = replace(render_options, ambience=ambience, ambience_base=routine.base_dir)
     mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
-    stream, report = master(mixer)
+    stream, report = master(mixer, fmt)
     stream = prefetch(stream)
     if progress:
         stream = _counting(stream, timeline.length_samples, progress)
@@ -148,6 +149,7 @@ def build(
     phrases = [(timeline.ms(e.start_sample), timeline.ms(e.end_sample), e.text) for e in timeline.speech()]
     files = [output]
     with contextlib.ExitStack() as stack:
+        stack.callback(getattr(stream, "close", lambda: None))  # a failed build stops rendering at once
         staged = stack.enter_context(staged_path(output))
         encode_file(
             staged,
@@ -204,9 +206,16 @@ def cached_cover(title: str, subtitle: str | None, cache_dir: Path | None = None
     return data
 
 
-def _counting(stream: Iterator[np.ndarray], total: int, progress: Progress) -> Iterator[np.ndarray]:
+def _counting(
+    stream: Iterator[np.ndarray], total: int, progress: Progress
+) -> Generator[np.ndarray, None, None]:
     done = 0
-    for block in stream:
-        done += len(block)
-        progress("render", done, total)
-        yield block
+    try:
+        for block in stream:
+            done += len(block)
+            progress("render", done, total)
+            yield block
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()

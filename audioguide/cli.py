@@ -197,7 +197,7 @@ def _build_options(**kw: Any) -> Any:
 )
 @click.option(
     "--loudness",
-    type=click.FloatRange(-31, -9),
+    type=click.FloatRange(-31, -12),
     default=-16.0,
     show_default=True,
     metavar="LUFS",
