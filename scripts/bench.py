@@ -135,7 +135,7 @@ def main() -> int:
     row("cold build (empty speech cache)", med(cold), m_floor, "(target <= 2x)")
     row(f"warm build, ambience {AMBIENCE}", med(warm_ambience), m_floor, "(vs the plain floor)")
     row(
-        f"  the same vs its own encode floor",
+        "  the same vs its own encode floor",
         med(warm_ambience),
         med(floor_ambience),
         f"(floor {med(floor_ambience):.2f} s: LAME works harder when nothing is silent)",
