@@ -11,7 +11,7 @@ from .load import Breath, Routine, Step
 from .poses import Pose, get_pose
 from .script import Placed, Say, Script, Section, Sound, Span
 from .units import samples_to_ms
-from .wording import UNSAFE, Vocabulary, chapter_title, sentence_name, title_case
+from .wording import POSITION_WORDS, UNSAFE, Vocabulary, chapter_title, sentence_name, title_case
 
 VERBOSITY = ("full", "brief", "minimal")
 INTRO = ("full", "short", "none")
@@ -103,6 +103,8 @@ class _Compiler:
         lead: list[Say] = []  # words of a say step, spoken as the lead-in to the pose after it
         for k, (i, step, pose) in enumerate(steps):
             self.check_words(i, step)
+            if step.kind == "say" and self.moves_into_avoided(step):
+                continue  # "lie down on your back again" must not survive --avoid supine
             if step.kind == "say":
                 self.position_line = None  # free words usually move the listener somewhere new
                 words = [self.say(s, 900) for s in step.say]
@@ -148,14 +150,26 @@ class _Compiler:
             hint="remove this step or choose another pose",
         )
 
+    def moves_into_avoided(self, step: Step) -> bool:
+        """True when free words would move the listener into a position the options avoid."""
+        return any(
+            POSITION_WORDS[position].search(sentence)
+            for position in self.options.avoid
+            if position in POSITION_WORDS
+            for sentence in step.say
+        )
+
     def check_words(self, index: int, step: Step) -> None:
-        for sentence in step.say:
+        texts = [(f"steps[{index}].say", s) for s in step.say]
+        if step.name:
+            texts.append((f"steps[{index}].name", step.name))
+        for key, sentence in texts:
             if UNSAFE.search(sentence):
                 raise RoutineError(
                     f"{sentence!r} tells a listener to push on through discomfort",
                     file=self.routine.source,
                     line=step.line,
-                    key=f"steps[{index}].say",
+                    key=key,
                     hint="guidance here always says to ease off or stop when something hurts",
                 )
 

@@ -8,9 +8,30 @@ import zlib
 from .poses import phrases
 
 UNSAFE = re.compile(
-    r"\b(?:push(?:ing)?|work(?:ing)?)\s+through\b|\bno pain,? no gain\b|\bpain is good\b", re.I
+    r"\b(?:push|work|keep going|carry on|go on|press on|power)(?:ing)?\s+(?:through|past)\b"
+    r"|\b(?:ignore|fight|embrace)\s+(?:the|any|your)?\s*pain\b"
+    r"|\bno pain,? no gain\b|\bpain is (?:good|gain|weakness)\b|\bfeel the burn\b|\bthrough the pain\b",
+    re.I,
 )
 """Words a listener in pain must never be told; user-written text with them is refused."""
+
+POSITION_WORDS = {
+    "supine": re.compile(
+        r"\b(?:lie|lying|lay|roll|rolling|turn|come)\b[^.]*\b(?:on|onto)\s+your\s+back\b", re.I
+    ),
+    "prone": re.compile(r"\b(?:on|onto)\s+your\s+(?:front|stomach|belly|tummy)\b", re.I),
+    "side-lying": re.compile(r"\blie\b[^.]*\bon\s+your\s+side\b", re.I),
+    "kneeling": re.compile(r"\bkneel(?:ing)?\b", re.I),
+    "hands-and-knees": re.compile(r"\bhands\s+and\s+knees\b", re.I),
+    "standing": re.compile(r"\bstand(?:ing)?\s+up\b|\bcome\s+up\s+to\s+standing\b", re.I),
+}
+"""Sentences that move the listener into a position: with --avoid, free words like these are left out."""
+
+
+def agree(text: str) -> str:
+    """Number agreement after filling in a count: 'one breaths' -> 'one breath', 'one times' -> 'once'."""
+    text = re.sub(r"\b([Oo]ne) (breath|repetition|rep)s\b", r"\1 \2", text)
+    return re.sub(r"\b([Oo])ne times\b", lambda m: "Once" if m[1] == "O" else "once", text)
 
 
 class Vocabulary:
@@ -29,6 +50,7 @@ class Vocabulary:
         text = variants[(start + turn) % len(variants)]
         for key, value in values.items():
             text = text.replace("{" + key + "}", value)
+        text = agree(text)
         return text[:1].upper() + text[1:]  # "{count} times" starts a sentence
 
     def all(self, slot: str) -> tuple[str, ...]:

@@ -211,3 +211,43 @@ def test_words_before_a_pose_open_its_chapter_and_words_at_the_end_get_their_own
     assert titles == ["Welcome", "Cat-cow", "Notice how your lower back feels now", "Closing"]
     first_words = next(i for i in sections[1].items if isinstance(i, Say))
     assert first_words.text == "Come onto your hands and knees."
+
+
+@pytest.mark.parametrize("rid", BUILTINS)
+def test_avoid_supine_never_asks_the_listener_to_lie_on_their_back(rid: str) -> None:
+    """The pregnancy filter: free words such as 'lie down on your back again' go with the poses."""
+    from audioguide.wording import POSITION_WORDS
+
+    script = compile_routine(load_routine(rid), Options(avoid=("supine",)))
+    said = [i.text for i in script.items() if isinstance(i, Say)]
+    assert not [s for s in said if POSITION_WORDS["supine"].search(s)]
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Keep going through the pain.",
+        "Feel the burn.",
+        "Ignore the pain and keep going.",
+        "Push past the pain.",
+    ],
+)
+def test_any_wording_that_says_to_ignore_pain_is_refused(words: str) -> None:
+    routine = parse_routine(f"title: T\nsteps:\n  - say: {words}\n", "t.yaml")
+    with pytest.raises(RoutineError, match=r"t.yaml:3: steps\[0\].say"):
+        compile_routine(routine)
+
+
+def test_an_inline_pose_name_is_checked_too() -> None:
+    routine = parse_routine("title: T\nsteps:\n  - name: Push through the pain\n    say: Sit.\n", "t.yaml")
+    with pytest.raises(RoutineError, match=r"steps\[0\].name"):
+        compile_routine(routine)
+
+
+def test_counts_of_one_read_naturally() -> None:
+    routine = parse_routine(
+        "title: T\nsteps:\n  - pose: childs-pose\n    hold: 1 breath\n  - pose: pelvic-tilt\n    reps: 1\n",
+        "t.yaml",
+    )
+    said = " ".join(i.text for i in compile_routine(routine).items() if isinstance(i, Say))
+    assert "one breaths" not in said.lower() and "one times" not in said.lower()
