@@ -106,27 +106,64 @@ def default_output(routine: Routine, fmt: str = "mp3") -> Path:
     return Path("output") / f"{routine.id}.{fmt}"
 
 
+MIN_MP3_KBPS = 48
+"""Below this, MP3 artefacts push decoded peaks over the true-peak ceiling (measured at 32 kbps)."""
+
+
+def _output(routine: Routine, options: BuildOptions) -> tuple[str, Path]:
+    """The format and output path of a build, validated: ExportError for anything that cannot work."""
+    from .encode import FORMATS, MP3_BITRATES_KBPS
+    from .errors import ExportError
+    from .fsutil import writable_target
+    from .sidecars import sidecar_paths
+
+    fmt = options.fmt
+    suffix = options.output.suffix.lstrip(".").lower() if options.output is not None else ""
+    if fmt is None and suffix in FORMATS:
+        fmt = suffix
+    fmt = fmt or "mp3"
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown output format '{fmt}'; expected one of {', '.join(FORMATS)}")
+    if options.bitrate_kbps is not None:
+        if fmt != "mp3":
+            raise ExportError(f"--bitrate applies to mp3 only, not {fmt}")
+        allowed = [k for k in MP3_BITRATES_KBPS if k >= MIN_MP3_KBPS]
+        if options.bitrate_kbps not in allowed:
+            raise ExportError(
+                f"MP3 bitrate {options.bitrate_kbps} kbps is not available; "
+                f"choose one of {', '.join(map(str, allowed))}"
+            )
+    output = options.output or default_output(routine, fmt)
+    writable_target(output)  # a device, pipe or folder given as the output is refused as it is
+    if not output.suffix and not output.exists():
+        output = output.with_name(f"{output.name}.{fmt}")  # "-o session" writes session.mp3
+        writable_target(output)
+    if options.sidecars:
+        for kind, path in sidecar_paths(output).items():
+            if path == output:
+                raise ExportError(
+                    f"{output}: the audio would overwrite its own {kind} sidecar; "
+                    f"name it with an audio extension such as .{fmt}"
+                )
+            writable_target(path)
+    return fmt, output
+
+
 def build(
     ref: str | Path | Routine, options: BuildOptions | None = None, progress: Progress | None = None
 ) -> BuildResult:
     """Build one session: the audio file, its tags and chapters, and its sidecars, all written atomically."""
-    from .encode import FORMATS, encode_file
-    from .errors import ExportError
+    from .encode import encode_file
     from .fsutil import staged_path
     from .sidecars import sidecar_paths, write_chapters_json, write_vtt
     from .tags import ChapterMark, write_tags
 
     started = time.perf_counter()
     options = options or BuildOptions()
-    plan = make_plan(ref, options, progress)
-    routine, timeline = plan.routine, plan.timeline
-    fmt = options.fmt
-    if fmt is None and options.output is not None and options.output.suffix:
-        fmt = options.output.suffix.lstrip(".").lower()
-    fmt = fmt or "mp3"
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown output format '{fmt}'; expected one of {', '.join(FORMATS)}")
-    output = options.output or default_output(routine, fmt)
+    routine = ref if isinstance(ref, Routine) else load_routine(ref)
+    fmt, output = _output(routine, options)  # checked before any work, so mistakes fail fast
+    plan = make_plan(routine, options, progress)
+    timeline = plan.timeline
     render_options = options.render
     requested = render_options.ambience if render_options.ambience not in ("", "none") else None
     ambience = options.ambience or requested or routine.ambience

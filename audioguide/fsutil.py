@@ -4,10 +4,49 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from .errors import ExportError
+
+
+def writable_target(path: str | Path) -> Path:
+    """The file a write to ``path`` should replace, or ExportError when it must not be replaced.
+
+    A symbolic link is followed (its target is what the user means); a device, FIFO or folder
+    at that path is refused rather than replaced by a rename (``-o /dev/null`` as root would
+    otherwise swap the device for a regular file).
+    """
+    path = Path(path)
+    with contextlib.suppress(OSError):
+        if path.is_symlink():
+            path = path.resolve()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise ExportError(
+            f"cannot write {path}: it is a folder; give a file name such as {path / 'session.mp3'}"
+        )
+    if not stat.S_ISREG(mode):
+        raise ExportError(
+            f"cannot write {path}: it is not a regular file (a device or pipe); choose a file path"
+        )
+    return path
+
+
+def _temporary(path: Path, suffix: str) -> tuple[int, str]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
@@ -20,9 +59,8 @@ def atomic_write(
     is left exactly as it was, so a failed build never clobbers good output.
     ``durable=False`` skips the fsync, for caches whose entries are checksummed anyway.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    path = writable_target(path)
+    fd, tmp = _temporary(path, ".part")
     try:
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
@@ -40,9 +78,8 @@ def atomic_write(
 @contextlib.contextmanager
 def staged_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for tools that write by name; rename on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.part", dir=path.parent)
+    path = writable_target(path)
+    fd, tmp = _temporary(path, f"{path.suffix}.part")
     os.close(fd)
     try:
         yield Path(tmp)

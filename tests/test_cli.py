@@ -455,3 +455,52 @@ def test_run_is_the_console_entry_point(
         cli_module.run()
     assert info.value.code == 0
     assert audioguide.__version__ in capsys.readouterr().out
+
+
+# --- output paths that must be refused before any work (found in review)
+
+
+def _fifo(tmp_path: Path) -> Path:
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    return fifo
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda t: ["-o", _fifo(t)], "not a regular file"),
+        (lambda t: ["-o", t / "file.txt" / "x.mp3"], "cannot write"),
+        (lambda t: ["-o", t / "x.vtt", "--format", "mp3"], "overwrite its own vtt sidecar"),
+        (lambda t: ["-o", t / "x.wav", "--bitrate", "64"], "applies to mp3 only"),
+        (lambda t: ["-o", t / "x.mp3", "--bitrate", "100"], "not available"),
+        (lambda t: ["-o", t / ("a" * 300 + ".mp3")], "cannot write"),
+    ],
+)
+def test_bad_output_paths_fail_fast_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_args,
+    message: str,  # type: ignore[no-untyped-def]
+) -> None:
+    (tmp_path / "file.txt").write_text("not a folder")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = run_main(
+        capsys, "build", "desk-break-5min", "-q", "--engine", "tone", *make_args(tmp_path)
+    )
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("audioguide: error:") and message in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_an_output_without_extension_gets_the_formats(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _out, _ = run_main(
+        capsys, "build", "desk-break-5min", "-q", "--engine", "tone", "-o", tmp_path / "session"
+    )
+    assert code == 0
+    assert (tmp_path / "session.mp3").is_file() and (tmp_path / "session.vtt").is_file()
