@@ -486,10 +486,9 @@ def test_bad_output_paths_fail_fast_with_one_line(
     message: str,  # type: ignore[no-untyped-def]
 ) -> None:
     (tmp_path / "file.txt").write_text("not a folder")
+    args = make_args(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
-    code, _, err = run_main(
-        capsys, "build", "desk-break-5min", "-q", "--engine", "tone", *make_args(tmp_path)
-    )
+    code, _, err = run_main(capsys, "build", "desk-break-5min", "-q", "--engine", "tone", *args)
     assert code != 0
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("audioguide: error:") and message in lines[0]
