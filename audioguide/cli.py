@@ -25,8 +25,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         ms = parse_ms(value)
     except DurationSyntaxError as exc:
         raise click.BadParameter(str(exc)) from None
-    if ms <= 0:
-        raise click.BadParameter("must be longer than zero")
+    from .load import TARGET_RANGE_MS
+
+    low, high = TARGET_RANGE_MS
+    if not low <= ms <= high:
+        raise click.BadParameter(f"must be from {low // 1000} seconds to {high // 3_600_000} hours")
     return ms
 
 
@@ -153,6 +156,10 @@ def _build_options(**kw: Any) -> Any:
         if kw["breath"] not in BREATH_PATTERNS:
             raise click.BadParameter(f"expected one of {', '.join(BREATH_PATTERNS)}", param_hint="--breath")
         breath = BREATH_PATTERNS[kw["breath"]]
+    for name in ("voice", "ambience"):
+        value = kw.get(name)
+        if value and ("/" in value or value.endswith((".yaml", ".yml", ".wav", ".flac", ".ogg", ".mp3"))):
+            kw[name] = str(Path(value).expanduser().resolve())  # paths typed here are relative to cwd
     compile_options = Options(
         verbosity=kw["verbosity"],
         pace=kw["pace"],
@@ -197,11 +204,12 @@ def _build_options(**kw: Any) -> Any:
 )
 @click.option(
     "--loudness",
-    type=click.FloatRange(-31, -12),
+    type=click.FloatRange(-31, -16),
     default=-16.0,
     show_default=True,
     metavar="LUFS",
-    help="Integrated loudness target (e.g. -16 podcasts, -19 mono, -23 broadcast).",
+    help="Integrated loudness target, -31 to -16 (-16 podcasts, -19 mono, -23 broadcast); louder "
+    "would need heavy limiting that MP3 cannot keep under the -1 dBTP ceiling.",
 )
 @click.option(
     "--ambience", metavar="BED", help="Ambience bed: none, brown-noise, rain, drone, or an audio file."
@@ -338,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=args, prog_name="audioguide", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("audioguide: interrupted; nothing was written", err=True)
+        click.echo("audioguide: interrupted; no partial files were left", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()

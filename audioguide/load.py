@@ -218,7 +218,9 @@ def _breath(doc: Doc, node: yaml.Node) -> Breath:
     phase: dict[str, int] = {}
     for key, vnode in fields.items():
         allow_zero = key.startswith("hold")
-        phase[key] = _ms(doc, vnode, f"breath.{key}", (500, BREATH_PHASE_MAX_MS), allow_zero=allow_zero)
+        # Inhale and exhale carry a rising or falling tone, which needs at least a second.
+        least = 500 if allow_zero else 1000
+        phase[key] = _ms(doc, vnode, f"breath.{key}", (least, BREATH_PHASE_MAX_MS), allow_zero=allow_zero)
     return Breath(
         phase["inhale"], phase["exhale"], phase.get("hold_in", 0), phase.get("hold_out", 0), "custom"
     )
@@ -353,7 +355,7 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
 def _sentences(doc: Doc, node: yaml.Node, key: str) -> tuple[str, ...]:
     """Split free text into sentences (each is spoken, and cached, on its own)."""
     value = doc.value(node, key)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not any(ch.isalnum() for ch in value):
         raise doc.error(node, key, "expected the words to say")
     return split_sentences(value)
 

@@ -248,7 +248,10 @@ class _Scheduler:
 
 def _human(ms: int, *, up: bool = False) -> str:
     seconds = -(-ms // 1000) if up else round(ms / 1000)
-    m, s = divmod(seconds, 60)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h{m:02d}m{s:02d}s"
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 

@@ -235,7 +235,7 @@ def test_ctrl_c_exits_130_with_one_line(
     assert code == 130
     # click ends the ^C line with a newline first; after that, one line
     assert [line for line in err.splitlines() if line.strip()] == [
-        "audioguide: interrupted; nothing was written"
+        "audioguide: interrupted; no partial files were left"
     ]
 
 

@@ -706,3 +706,19 @@ def test_any_text_loads_or_raises_routine_error(text: str) -> None:
         parse_routine(text, "gen.yaml")
     except RoutineError as err:
         assert str(err).startswith("gen.yaml")
+
+
+# --- found in review (fixed)
+
+
+def test_breath_phases_with_tones_need_a_second() -> None:
+    text = (
+        "title: T\nbreath: {inhale: 0.5s, exhale: 0.5s}\nsteps:\n  - pose: childs-pose\n    hold: 3 breaths\n"
+    )
+    with pytest.raises(RoutineError, match=r"t.yaml:2: breath.inhale: 0.5s is too short; the least is 1s"):
+        parse_routine(text, "t.yaml")
+
+
+def test_a_say_step_with_no_words_is_refused_at_its_line() -> None:
+    with pytest.raises(RoutineError, match=r"t.yaml:3: steps\[0\].say: expected the words to say"):
+        parse_routine('title: T\nsteps:\n  - say: "..."\n', "t.yaml")
