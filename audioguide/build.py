@@ -154,6 +154,7 @@ def build(
 ) -> BuildResult:
     """Build one session: the audio file, its tags and chapters, and its sidecars, all written atomically."""
     from .encode import encode_file
+    from .errors import ExportError
     from .fsutil import staged_path
     from .sidecars import sidecar_paths, write_chapters_json, write_vtt
     from .tags import ChapterMark, write_tags
@@ -188,15 +189,18 @@ def build(
     with contextlib.ExitStack() as stack:
         stack.callback(getattr(stream, "close", lambda: None))  # a failed build stops rendering at once
         staged = stack.enter_context(staged_path(output))
-        encode_file(
-            staged,
-            stream,
-            fmt,
-            rate=timeline.sample_rate,
-            channels=render_options.out_channels,
-            bitrate_kbps=options.bitrate_kbps,
-        )
-        write_tags(staged, fmt, info, chapters, cover)
+        try:
+            encode_file(
+                staged,
+                stream,
+                fmt,
+                rate=timeline.sample_rate,
+                channels=render_options.out_channels,
+                bitrate_kbps=options.bitrate_kbps,
+            )
+            write_tags(staged, fmt, info, chapters, cover)
+        except ExportError as exc:  # name the file the user asked for, not our staging file
+            raise ExportError(f"{output}: {str(exc).replace(str(staged) + ': ', '')}") from None
         if options.sidecars:
             paths = sidecar_paths(output)
             write_vtt(stack.enter_context(staged_path(paths["vtt"])), phrases)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ExportError, SpeechError
 from .fsutil import atomic_write
 
 MAGIC = b"AGPCM\x00\x01\x00"
@@ -73,8 +74,14 @@ class SpeechCache:
         pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
         payload = pcm.tobytes()
         header = HEADER.pack(MAGIC, rate, len(pcm), hashlib.sha256(payload).digest())
-        with atomic_write(self.path(key), durable=False) as fh:
-            fh.write(header + payload)
+        try:
+            with atomic_write(self.path(key), durable=False) as fh:
+                fh.write(header + payload)
+        except (OSError, ExportError) as err:
+            raise SpeechError(
+                f"cannot write the speech cache in {self.root}: {err}; free some space there "
+                "or point AUDIOGUIDE_CACHE at another folder"
+            ) from None
         out = pcm.astype(np.float32) / 32768.0
         out.flags.writeable = False
         return out

@@ -358,6 +358,31 @@ def _restamp_ogg(fileobj: BinaryIO, end: int) -> None:
     fileobj.seek(end)
 
 
+class _GuardedFile:
+    """A file object for libsndfile's callbacks: an OSError (a full disk) is kept, not raised.
+
+    Raised inside a callback it would print a cffi traceback and surface as a bare
+    AssertionError; returned as a short write, libsndfile stops, and we report the cause.
+    """
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._fileobj = fileobj
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            written = self._fileobj.write(data)
+        except OSError as err:
+            self.error = err
+            return 0
+        return len(data) if written is None else written
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._fileobj, name)
+
+
 class SoundFileEncoder(Encoder):
     """16-bit WAV, 16-bit FLAC or Ogg Vorbis, streamed through libsndfile onto the file object."""
 
@@ -369,8 +394,9 @@ class SoundFileEncoder(Encoder):
         self._queue: list[np.ndarray] = []
         self._queued = 0
         container, subtype = _SOUNDFILE_FORMATS[fmt]
+        self._guard = _GuardedFile(fileobj)
         try:
-            self._sf = sf.SoundFile(fileobj, "w", rate, channels, subtype, format=container)
+            self._sf = sf.SoundFile(self._guard, "w", rate, channels, subtype, format=container)
         except (sf.LibsndfileError, RuntimeError, ValueError) as err:
             raise ExportError(f"libsndfile cannot write {fmt} at {rate} Hz x {channels}: {err}") from err
 
@@ -391,16 +417,20 @@ class SoundFileEncoder(Encoder):
         data = np.clip(frames, -1.0, 1.0) if self._fmt == "ogg" else to_int16(frames)
         try:
             self._sf.write(data)
-        except (sf.LibsndfileError, RuntimeError) as err:
-            raise ExportError(f"libsndfile failed writing {self._fmt}: {err}") from err
+        except (sf.LibsndfileError, RuntimeError, AssertionError) as err:
+            raise ExportError(f"cannot write {self._fmt}: {self._guard.error or err}") from err
+        if self._guard.error is not None:
+            raise ExportError(f"cannot write {self._fmt}: {self._guard.error}")
 
     def _finish(self) -> None:
         if self._queued:
             self._sf_write(np.concatenate(self._queue))
         try:
             self._sf.close()
-        except (sf.LibsndfileError, RuntimeError) as err:
-            raise ExportError(f"libsndfile failed finishing {self._fmt}: {err}") from err
+        except (sf.LibsndfileError, RuntimeError, AssertionError) as err:
+            raise ExportError(f"cannot finish {self._fmt}: {self._guard.error or err}") from err
+        if self._guard.error is not None:
+            raise ExportError(f"cannot write {self._fmt}: {self._guard.error}")
         if self._fmt == "ogg":
             _restamp_ogg(self._fileobj, self._fileobj.seek(0, 2))
 

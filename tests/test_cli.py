@@ -503,3 +503,38 @@ def test_an_output_without_extension_gets_the_formats(
     )
     assert code == 0
     assert (tmp_path / "session.mp3").is_file() and (tmp_path / "session.vtt").is_file()
+
+
+@pytest.mark.parametrize("name", ["out.wav", "out.flac", "out.mp3"])
+def test_a_full_disk_is_one_clear_line_and_leaves_nothing(tmp_path: Path, name: str) -> None:
+    """A file-size limit stands in for a full disk: the write fails with EFBIG part-way through."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:  # pragma: no cover - runs in the child
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_500_000, 1_500_000))  # clips fit, sessions do not
+
+    out = tmp_path / name
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audioguide.cli",
+            "build",
+            "desk-break-5min",
+            "-q",
+            "--engine",
+            "tone",
+            "-o",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=120,
+    )
+    assert run.returncode == 6, run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"audioguide: error: {out}: cannot write"), run.stderr
+    assert list(tmp_path.iterdir()) == []
