@@ -4,6 +4,7 @@ installed engine offers, and a short spoken preview of a profile."""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def profile_dirs() -> list[Path]:
     if env:
         dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
     dirs.append(Path.cwd() / "voices")
-    dirs.append(Path(__file__).resolve().parent.parent / "voices")
+    dirs.append(Path(__file__).resolve().parent.parent / "voices")  # a source checkout
+    dirs.append(Path(sys.prefix) / "share" / "audioguide" / "voices")  # an installed wheel
     config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     dirs.append(config / "audioguide" / "voices")
     unique: list[Path] = []
