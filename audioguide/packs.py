@@ -85,10 +85,12 @@ def routine_phrases(routines: Iterable[str | Path], verbosities: Sequence[str] =
     for ref in routines:
         routine = load_routine(ref)
         for verbosity in verbosities:
-            script = compile_routine(routine, replace(Options(), verbosity=verbosity))
-            for text in script.phrases():
-                if text.strip():
-                    seen.setdefault(text)
+            # The short safety reminder (--no-intro, later series episodes) is part of the pack too.
+            for intro in ("full", "short"):
+                script = compile_routine(routine, replace(Options(), verbosity=verbosity, intro=intro))
+                for text in script.phrases():
+                    if text.strip():
+                        seen.setdefault(text)
     return list(seen)
 
 
