@@ -14,6 +14,7 @@ from .units import samples_to_ms
 from .wording import POSITION_WORDS, UNSAFE, Vocabulary, chapter_title, sentence_name, title_case
 
 VERBOSITY = ("full", "brief", "minimal")
+FLOOR_POSITIONS = frozenset({"supine", "prone", "side-lying", None})  # None: an inline pose, position unknown
 INTRO = ("full", "short", "none")
 PACES = {"slow": (0.9, 1.3), "normal": (1.0, 1.0), "brisk": (1.12, 0.75)}
 """pace -> (speech rate scale, scale of the quiet gaps between phrases)."""
@@ -82,6 +83,7 @@ class _Compiler:
         self.vocab = Vocabulary(routine.title)
         self.holds_done = 0
         self.position_line: str | None = None  # the last pose's "get into position" sentence
+        self.last_position: str | None = None  # where the listener is when the session ends
 
     def gap(self, ms: int) -> int:
         return round(ms * self.gap_scale)
@@ -121,6 +123,7 @@ class _Compiler:
                 else:
                     order = "last_pose" if i == pose_steps[-1] else "next_pose"
                 parts = self.pose(i, step, pose, order)
+                self.last_position = pose.position or None
                 if lead:
                     parts[0] = replace(parts[0], items=(*lead, *parts[0].items))
                     lead = []
@@ -191,6 +194,8 @@ class _Compiler:
         items: list[Say | Sound | Span] = [Sound("transition", self.gap(1200))]
         if self.full:
             closing = self.vocab.all("closing")
+            if self.last_position not in FLOOR_POSITIONS:  # ended seated or standing: no "if lying down"
+                closing = tuple(s for s in closing if not POSITION_WORDS["lying"].search(s))
             items += [self.say(s, 700) for s in closing]
         else:
             items.append(self.say(self.vocab.pick("closing_brief"), 700))

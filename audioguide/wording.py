@@ -23,6 +23,7 @@ POSITION_WORDS = {
     "side-lying": re.compile(r"\blie\b[^.]*\bon\s+your\s+side\b", re.I),
     "kneeling": re.compile(r"\bkneel(?:ing)?\b", re.I),
     "hands-and-knees": re.compile(r"\bhands\s+and\s+knees\b", re.I),
+    "lying": re.compile(r"\blying\b|\blie down\b", re.I),
     "standing": re.compile(r"\bstand(?:ing)?\s+up\b|\bcome\s+up\s+to\s+standing\b", re.I),
 }
 """Sentences that move the listener into a position: with --avoid, free words like these are left out."""

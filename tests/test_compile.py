@@ -251,3 +251,12 @@ def test_counts_of_one_read_naturally() -> None:
     )
     said = " ".join(i.text for i in compile_routine(routine).items() if isinstance(i, Say))
     assert "one breaths" not in said.lower() and "one times" not in said.lower()
+
+
+def test_the_closing_mentions_lying_down_only_after_floor_work() -> None:
+    def closing_words(rid: str) -> str:
+        closing = compile_routine(load_routine(rid)).sections[-1]
+        return " ".join(i.text for i in closing.items if isinstance(i, Say)).lower()
+
+    assert "lying" in closing_words("lower-back-10min")
+    assert "lying" not in closing_words("desk-break-5min")
