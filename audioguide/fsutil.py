@@ -59,20 +59,11 @@ def atomic_write(
     is left exactly as it was, so a failed build never clobbers good output.
     ``durable=False`` skips the fsync, for caches whose entries are checksummed anyway.
     """
-    path = writable_target(path)
-    fd, tmp = _temporary(path, ".part")
-    try:
-        with os.fdopen(fd, mode, encoding=encoding) as fh:
-            yield fh
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with staged_path(path) as tmp, open(tmp, mode, encoding=encoding) as fh:
+        yield fh
+        fh.flush()
+        if durable:
+            os.fsync(fh.fileno())
 
 
 @contextlib.contextmanager
