@@ -70,6 +70,20 @@ def _check_layout(rate: int, channels: int) -> None:
         raise ValueError(f"only mono and stereo are supported, got {channels} channels")
 
 
+class _KWeightedPower:
+    """K-weighting filter state carried across blocks; turns frames into per-sample weighted power."""
+
+    def __init__(self, rate: int, channels: int) -> None:
+        self._sos = k_weighting_sos(rate)
+        self._zi = np.zeros((self._sos.shape[0], channels, 2))
+
+    def squares(self, part: Array) -> Array:
+        """Sum over channels of the K-weighted squares of ``part`` (n, channels)."""
+        weighted, self._zi = sosfilt(self._sos, part.T.astype(np.float64), axis=-1, zi=self._zi)
+        # Channel weights are 1.0 for L, R and mono (BS.1770-4 Table 3), so the sum is unweighted.
+        return np.einsum("cn,cn->n", weighted, weighted)
+
+
 class LoudnessMeter:
     """Streaming integrated loudness (LUFS); keeps one number per 100 ms, whatever the duration."""
 
@@ -77,8 +91,7 @@ class LoudnessMeter:
         _check_layout(rate, channels)
         self.rate = rate
         self.channels = channels
-        self._sos = k_weighting_sos(rate)
-        self._zi = np.zeros((self._sos.shape[0], channels, 2))
+        self._power = _KWeightedPower(rate, channels)
         self._pending = np.zeros(0)  # weighted squares of the unfinished 100 ms segment
         self._energies: list[float] = []  # sum of weighted squares of each finished segment
         self._samples = 0
@@ -91,11 +104,7 @@ class LoudnessMeter:
         """Measure the next ``block`` (any length); filter state carries over to the next call."""
         frames = _as_frames(block, self.channels)
         for start in range(0, frames.shape[0], _SUBBLOCK):
-            part = frames[start : start + _SUBBLOCK].T.astype(np.float64)
-            weighted, self._zi = sosfilt(self._sos, part, axis=-1, zi=self._zi)
-            # Channel weights are 1.0 for L, R and mono (BS.1770-4 Table 3), so the sum is unweighted.
-            squares = np.einsum("cn,cn->n", weighted, weighted)
-            self._take(squares)
+            self._take(self._power.squares(frames[start : start + _SUBBLOCK]))
 
     def _take(self, squares: Array) -> None:
         buf = np.concatenate([self._pending, squares])
@@ -410,8 +419,7 @@ class LoudnessProfile:
         _check_layout(rate, channels)
         self.rate = rate
         self.channels = channels
-        self._sos = k_weighting_sos(rate)
-        self._zi = np.zeros((self._sos.shape[0], channels, 2))
+        self._power = _KWeightedPower(rate, channels)
         # Chunk j spans [j * rate // chunk_rate, (j + 1) * rate // chunk_rate): every 100 ms segment
         # boundary (k * rate // 10) is a chunk boundary, so the segments' energies are exact sums.
         self._per_segment = max(1, min(_CHUNKS_PER_SEGMENT, rate // _SEGMENTS_PER_SECOND))
@@ -429,9 +437,8 @@ class LoudnessProfile:
         frames = _as_frames(block, self.channels)
         for start in range(0, frames.shape[0], _SUBBLOCK):
             part = frames[start : start + _SUBBLOCK]
-            weighted, self._zi = sosfilt(self._sos, part.T.astype(np.float64), axis=-1, zi=self._zi)
-            squares = np.einsum("cn,cn->n", weighted, weighted)  # channel weights 1.0 (BS.1770-4 Table 3)
-            self._take(squares, np.abs(part).max(axis=1).astype(np.float32))  # linked: the louder channel
+            peaks = np.abs(part).max(axis=1).astype(np.float32)  # linked: the louder channel
+            self._take(self._power.squares(part), peaks)
         self._cache = None
 
     def _take(self, squares: Array, peaks: Array) -> None:
