@@ -30,6 +30,7 @@ lint: setup
 	$(BIN)/ruff check audioguide tests scripts
 	$(BIN)/ruff format --check audioguide tests scripts
 	$(BIN)/mypy audioguide
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache build *.egg-info

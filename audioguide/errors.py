@@ -44,6 +44,17 @@ class RoutineError(AudioguideError):
         return f"{where}{key}{self.message}{hint}"
 
 
+class OptionError(AudioguideError):
+    """An option given to the library or the CLI has a value that cannot work; ``option`` names it."""
+
+    exit_code = 2
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        self.message = message
+        super().__init__(f"{option}: {message}")
+
+
 class ScheduleError(AudioguideError):
     """The speech does not fit the time the routine gives it."""
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from .errors import ExportError
+from audioguide.errors import ExportError
 
 
 def writable_target(path: str | Path) -> Path:

@@ -6,12 +6,12 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import sounds
-from .errors import ScheduleError
-from .script import Say, Script, Section, Sound, Span
-from .speak import Clip
-from .timeline import CUE, HOLD, REST, SPEECH, Chapter, Event, Timeline
-from .units import SAMPLE_RATE, format_clock, ms_to_samples, samples_to_ms
+from audioguide.errors import ScheduleError
+from audioguide.model import cues
+from audioguide.model.clip import Clip
+from audioguide.model.script import Say, Script, Section, Sound, Span
+from audioguide.model.timeline import CUE, HOLD, REST, SPEECH, Chapter, Event, Timeline
+from audioguide.units import SAMPLE_RATE, format_clock, ms_to_samples, samples_to_ms
 
 MIN_SPEECH_GAP_MS = 300
 """Two phrases never sit closer than this: a listener needs a breath between them."""
@@ -145,7 +145,7 @@ class _Scheduler:
                     )
                     cursor += clip.length_samples + ms_to_samples(item.pause_ms)
                 elif isinstance(item, Sound):
-                    n = sounds.natural_length(item.name) or 0
+                    n = cues.natural_length(item.name) or 0
                     self.events.append(
                         Event(cursor, n, CUE, item.name, section.step_index, item.name, section.side)
                     )
@@ -184,7 +184,7 @@ class _Scheduler:
                 n = (
                     ms_to_samples(p.length_ms)
                     if p.length_ms is not None
-                    else sounds.natural_length(p.what) or 0
+                    else cues.natural_length(p.what) or 0
                 )
                 self.events.append(
                     Event(

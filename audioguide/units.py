@@ -21,13 +21,29 @@ def seconds_to_samples(seconds: float, rate: int = SAMPLE_RATE) -> int:
     return round(seconds * rate)
 
 
-def format_clock(ms: int) -> str:
-    """``m:ss.mmm`` (or ``h:mm:ss.mmm``) for cue sheets and logs."""
+CLOCK_STYLES = ("cue", "timestamp", "notes")
+
+
+def format_clock(ms: int, style: str = "cue") -> str:
+    """Whole milliseconds as a clock, the one formatter for every place a time is shown.
+
+    - ``cue``: ``m:ss.mmm`` (``h:mm:ss.mmm`` from an hour on), for cue sheets, plans and logs;
+    - ``timestamp``: ``HH:MM:SS.mmm``, the WebVTT timestamp and the Vorbis chapter time (hours grow
+      past two digits if they must, as WebVTT allows);
+    - ``notes``: ``MM:SS`` (``H:MM:SS`` from an hour on) in whole seconds, as podcast apps show
+      chapter times in show notes.
+    """
+    if style not in CLOCK_STYLES:
+        raise ValueError(f"unknown clock style {style!r}; expected one of {', '.join(CLOCK_STYLES)}")
     sign = "-" if ms < 0 else ""
     ms = abs(ms)
     h, rem = divmod(ms, 3_600_000)
     m, rem = divmod(rem, 60_000)
     s, milli = divmod(rem, 1000)
+    if style == "timestamp":
+        return f"{sign}{h:02d}:{m:02d}:{s:02d}.{milli:03d}"
+    if style == "notes":
+        return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m:02d}:{s:02d}"
     if h:
         return f"{sign}{h}:{m:02d}:{s:02d}.{milli:03d}"
     return f"{sign}{m}:{s:02d}.{milli:03d}"

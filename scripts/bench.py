@@ -19,9 +19,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from audioguide.build import BuildOptions, build, make_plan
-from audioguide.encode import encode_file
-from audioguide.render import Mixer, master
+from audioguide.export.encode import encode_file
+from audioguide.export.formats import FORMATS
+from audioguide.pipeline.build import BuildOptions, build, make_plan
+from audioguide.render.mixer import Mixer, master
 
 ROUTINE = "lower-back-10min"
 AMBIENCE = "brown-noise"
@@ -46,7 +47,7 @@ MEMORY_CHILD = """
 import re, sys
 from dataclasses import replace
 from pathlib import Path
-from audioguide.build import BuildOptions, build
+from audioguide.pipeline.build import BuildOptions, build
 build(sys.argv[1], BuildOptions(output=Path(sys.argv[2]), cache_dir=Path(sys.argv[3])))
 # VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's (the bench's own) size.
 print(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
@@ -86,7 +87,7 @@ def main() -> int:
         plan = make_plan(ROUTINE, options)
         render = replace(options.render, ambience=options.ambience or "none")
         mixer = Mixer(plan.timeline, {c.key: c.samples for c in plan.clips.values()}, render)
-        stream, _ = master(mixer, "mp3")
+        stream, _ = master(mixer, FORMATS["mp3"].headroom_db)
         finished = list(stream)  # in memory, so the floor times the encoder alone
         return [timed(lambda: encode_file(work / "floor.mp3", finished, "mp3")) for _ in range(args.runs)]
 

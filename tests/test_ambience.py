@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audioguide import ambience
-from audioguide.ambience import BED_LUFS, BUILTIN_BEDS, Bed, duck_gain, fade_gain, load_bed
 from audioguide.errors import RenderError
-from audioguide.loudness import integrated_loudness
+from audioguide.model.cues import BUILTIN_BEDS
+from audioguide.render import ambience
+from audioguide.render.ambience import BED_LUFS, Bed, duck_gain, fade_gain, load_bed
+from audioguide.render.loudness import integrated_loudness
 from audioguide.units import SAMPLE_RATE
 
 # Beds are normalised to BED_LUFS over one loop; reading any 60 s stretch of the repeating loop can

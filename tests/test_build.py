@@ -20,14 +20,14 @@ from audio_tools import decode, ffmetadata, parse_ffmetadata, rms_db, stream_inf
 from mutagen.id3 import ID3, CTOCFlags
 from PIL import Image
 
-import audioguide.encode
-import audioguide.sidecars
-from audioguide.build import BuildOptions, BuildResult, build
-from audioguide.compile import Options as CompileOptions
+import audioguide.export.encode
+import audioguide.export.sidecars
+from audioguide.compile.compiler import Options as CompileOptions
 from audioguide.errors import ExportError
-from audioguide.sidecars import CHAPTERS_JSON_VERSION, MAX_LINE_CHARS
-from audioguide.tags import png_size
-from audioguide.timeline import Timeline
+from audioguide.export.sidecars import CHAPTERS_JSON_VERSION, MAX_LINE_CHARS
+from audioguide.export.tags import png_size
+from audioguide.model.timeline import Timeline
+from audioguide.pipeline.build import BuildOptions, BuildResult, build
 
 FLAGSHIP = "lower-back-10min"
 RATE = 44_100
@@ -281,16 +281,16 @@ def test_encoder_failure_keeps_the_previous_output(
     existing: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     routine, out, before = existing
-    real_write = audioguide.encode.Mp3Encoder._write
+    real_write = audioguide.export.encode.Mp3Encoder._write
     calls = {"n": 0}
 
-    def failing_write(self: audioguide.encode.Mp3Encoder, frames: np.ndarray) -> None:
+    def failing_write(self: audioguide.export.encode.Mp3Encoder, frames: np.ndarray) -> None:
         calls["n"] += 1
         if calls["n"] > 5:
             raise ExportError("disk full (simulated)")
         real_write(self, frames)
 
-    monkeypatch.setattr(audioguide.encode.Mp3Encoder, "_write", failing_write)
+    monkeypatch.setattr(audioguide.export.encode.Mp3Encoder, "_write", failing_write)
     with pytest.raises(ExportError, match="disk full"):
         build(routine, BuildOptions(output=out, compile=SHORT, comment="a different build"))
     assert calls["n"] == 6
@@ -306,7 +306,7 @@ def test_sidecar_failure_keeps_the_previous_output(
     def failing(*args: object, **kwargs: object) -> str:
         raise ExportError("cannot write chapters (simulated)")
 
-    monkeypatch.setattr(audioguide.sidecars, "chapters_json_text", failing)
+    monkeypatch.setattr(audioguide.export.sidecars, "chapters_json_text", failing)
     with pytest.raises(ExportError, match="simulated"):
         build(routine, BuildOptions(output=out, compile=SHORT, comment="a different build"))
     _assert_untouched(out, before)  # the new audio, already encoded, is not put in place either

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 import audioguide
 from audioguide import cli as cli_module
 from audioguide.cli import cli, main
-from audioguide.durations import parse_ms
-from audioguide.load import builtin_routines
-from audioguide.poses import POSITIONS, library
+from audioguide.load.durations import parse_ms
+from audioguide.load.poses import POSITIONS, library
+from audioguide.load.routine import builtin_routines
 
 DATA = Path(__file__).resolve().parent / "data"
 ERROR_PREFIX = "audioguide: error:"
@@ -206,12 +206,12 @@ def test_debug_prints_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_an_unexpected_error_is_one_line_and_a_traceback_only_with_debug(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import audioguide.build
+    import audioguide.cli
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("something nobody expected")
 
-    monkeypatch.setattr(audioguide.build, "build", broken)
+    monkeypatch.setattr(audioguide.cli, "run_build", broken)
     code, _, err = run_main(capsys, "build", "lower-back-10min", "-o", tmp_path / "x.mp3")
     assert code == 70
     assert err.splitlines() == [
@@ -225,12 +225,12 @@ def test_an_unexpected_error_is_one_line_and_a_traceback_only_with_debug(
 def test_ctrl_c_exits_130_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import audioguide.build
+    import audioguide.cli
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(audioguide.build, "build", interrupted)
+    monkeypatch.setattr(audioguide.cli, "run_build", interrupted)
     code, _, err = run_main(capsys, "build", "lower-back-10min", "-o", tmp_path / "x.mp3")
     assert code == 130
     # click ends the ^C line with a newline first; after that, one line

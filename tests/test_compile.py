@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from audioguide.compile import Options, compile_routine
+from audioguide.compile.compiler import Options, compile_routine
 from audioguide.errors import RoutineError
-from audioguide.load import builtin_routines, load_routine, parse_routine
-from audioguide.poses import library, phrases
-from audioguide.script import Placed, Say, Script, Sound, Span
+from audioguide.load.poses import library, phrases
+from audioguide.load.routine import builtin_routines, load_routine, parse_routine
+from audioguide.model.script import Placed, Say, Script, Sound, Span
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 BUILTINS = sorted(builtin_routines())
@@ -89,7 +90,7 @@ def test_sides_come_in_pairs_left_then_right_with_linked_equal_holds(rid: str) -
         assert len(left) == len(right) > 0
         for a, b in zip(left, right, strict=True):
             assert (a.base_ms, a.min_ms, a.max_ms) == (b.base_ms, b.min_ms, b.max_ms)
-        switch = [i.text for i in sections[1].items if isinstance(i, Say)][0]
+        switch = next(i.text for i in sections[1].items if isinstance(i, Say))
         assert "right" in switch.lower()
 
 
@@ -142,7 +143,7 @@ def test_phrases_vary_instead_of_repeating_every_minute() -> None:
     placed = [p.what for i in script.items() if isinstance(i, Span) for p in i.placed if p.kind == "speech"]
     starts = [t for t in placed if t in phrases()["hold_start"]]
     assert len(set(starts)) >= min(3, len(starts))
-    assert all(a != b for a, b in zip(starts, starts[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(starts))
     counts = Counter(i.text for i in script.items() if isinstance(i, Say))
     assert counts.most_common(1)[0][1] <= 4
 
@@ -216,7 +217,7 @@ def test_words_before_a_pose_open_its_chapter_and_words_at_the_end_get_their_own
 @pytest.mark.parametrize("rid", BUILTINS)
 def test_avoid_supine_never_asks_the_listener_to_lie_on_their_back(rid: str) -> None:
     """The pregnancy filter: free words such as 'lie down on your back again' go with the poses."""
-    from audioguide.wording import POSITION_WORDS
+    from audioguide.compile.wording import POSITION_WORDS
 
     script = compile_routine(load_routine(rid), Options(avoid=("supine",)))
     said = [i.text for i in script.items() if isinstance(i, Say)]

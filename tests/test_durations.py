@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audioguide.durations import ACCEPTED, DurationSyntaxError, Span, parse_ms, parse_span
+from audioguide.load.durations import ACCEPTED, DurationSyntaxError, parse_ms, parse_span
+from audioguide.model.amounts import Amount
 
 
 @pytest.mark.parametrize(
@@ -31,7 +32,7 @@ from audioguide.durations import ACCEPTED, DurationSyntaxError, Span, parse_ms, 
 )
 def test_times_parse_to_whole_milliseconds(value: object, ms: int) -> None:
     span = parse_span(value)
-    assert span == Span(ms=ms)
+    assert span == Amount(ms=ms)
     assert span.breaths is None
     assert parse_ms(value) == ms
     assert isinstance(parse_ms(value), int)
@@ -42,19 +43,19 @@ def test_times_parse_to_whole_milliseconds(value: object, ms: int) -> None:
     [("8 breaths", 8), ("1 breath", 1), ("8breaths", 8), ("5 BREATHS", 5), (" 12  breaths ", 12)],
 )
 def test_breaths_parse_to_a_count(value: str, breaths: int) -> None:
-    assert parse_span(value) == Span(breaths=breaths)
+    assert parse_span(value) == Amount(breaths=breaths)
 
 
 @pytest.mark.parametrize(
     ("span", "text"),
     [
-        (Span(ms=1500), "1.5s"),
-        (Span(ms=90_000), "90s"),
-        (Span(breaths=1), "1 breath"),
-        (Span(breaths=8), "8 breaths"),
+        (Amount(ms=1500), "1.5s"),
+        (Amount(ms=90_000), "90s"),
+        (Amount(breaths=1), "1 breath"),
+        (Amount(breaths=8), "8 breaths"),
     ],
 )
-def test_describe_reads_back_naturally(span: Span, text: str) -> None:
+def test_describe_reads_back_naturally(span: Amount, text: str) -> None:
     assert span.describe() == text
 
 
@@ -117,7 +118,7 @@ def test_breaths_are_refused_where_only_a_time_makes_sense(value: str) -> None:
 
 
 def test_times_still_parse_where_breaths_are_not_allowed() -> None:
-    assert parse_span("1m30s", allow_breaths=False) == Span(ms=90_000)
+    assert parse_span("1m30s", allow_breaths=False) == Amount(ms=90_000)
 
 
 @given(m=st.integers(0, 10), s=st.integers(0, 59))

@@ -1,4 +1,4 @@
-"""Tests for audioguide.encode: exact MP3 length and alignment, lossless round trips, determinism."""
+"""Tests for audioguide.export.encode: exact MP3 length and alignment, lossless round trips, determinism."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import soundfile as sf
 from audio_tools import decode, ffmpeg_exe
 from scipy import signal
 
-from audioguide.encode import (
+from audioguide.errors import ExportError
+from audioguide.export.encode import (
     FORMATS,
     LAME_ENCODER_DELAY,
     OGG_SERIAL,
@@ -27,7 +28,6 @@ from audioguide.encode import (
     open_encoder,
     to_int16,
 )
-from audioguide.errors import ExportError
 
 RATE = 44_100
 MUTAGEN_LENGTH_TOLERANCE_S = 0.001  # the brief's bound; the Info tag makes it exact in practice

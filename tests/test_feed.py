@@ -12,22 +12,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audioguide.feed import (
+from audioguide.series.build import SeriesOptions, build_series
+from audioguide.series.feed import (
     ATOM,
     ITUNES,
     PODCAST,
     Channel,
     Item,
-    clock,
     episode_guid,
     feed_xml,
     podcast_guid,
     show_notes,
     xml_text,
 )
-from audioguide.manifest import MANIFEST
-from audioguide.series import load_series
-from audioguide.series_build import SeriesOptions, build_series
+from audioguide.series.manifest import MANIFEST
+from audioguide.series.spec import load_series
+from audioguide.units import format_clock
 
 SERIES_DATA = Path(__file__).resolve().parent / "data" / "series" / "backcare"
 BASE_URL = "https://example.org/back-care/shorts/"
@@ -126,7 +126,9 @@ def test_item_tags(site: Path) -> None:
             assert (site / link.removeprefix(BASE_URL)).is_file()
         # The description carries the chapters, as "MM:SS Title" lines from the chapters sidecar.
         sidecar = json.loads((site / f"{stem}.chapters.json").read_text(encoding="utf-8"))
-        lines = [f"{clock(round(c['startTime'] * 1000))} {c['title']}" for c in sidecar["chapters"]]
+        lines = [
+            f"{format_clock(round(c['startTime'] * 1000), 'notes')} {c['title']}" for c in sidecar["chapters"]
+        ]
         description = text(item, "description")
         assert description.startswith(episode.description + "\n\nChapters:\n")
         assert description.endswith("\n".join(lines))
@@ -182,7 +184,7 @@ def test_text_is_escaped_and_round_trips() -> None:
 
 def test_show_notes_list_chapters_with_hours_when_long() -> None:
     assert show_notes(ITEM) == "Chapters:\n00:00 Welcome\n1:01:40 Closing & bell"
-    assert clock(59_999) == "00:59" and clock(600_000) == "10:00"
+    assert format_clock(59_999, "notes") == "00:59" and format_clock(600_000, "notes") == "10:00"
 
 
 @given(st.text(), st.text())

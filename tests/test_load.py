@@ -14,20 +14,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audioguide.durations import Span
 from audioguide.errors import AudioguideError, RoutineError
-from audioguide.load import (
-    BREATH_PATTERNS,
-    SIDES,
-    Breath,
-    Routine,
-    Step,
-    builtin_routines,
-    load_routine,
-    parse_routine,
-)
-from audioguide.poses import library
-from audioguide.voices import load_profile
+from audioguide.load.poses import library
+from audioguide.load.routine import builtin_routines, load_routine, parse_routine
+from audioguide.load.voices import load_profile
+from audioguide.model.amounts import Amount
+from audioguide.model.routine import BREATH_PATTERNS, SIDES, Breath, Routine, Step
 
 DATA = Path(__file__).resolve().parent / "data"
 DESIGN_EXAMPLE = DATA / "design_example.yaml"
@@ -84,14 +76,16 @@ def test_design_example_loads_as_documented() -> None:
     assert [s.kind for s in routine.steps] == ["pose", "pose", "pose", "rest", "say"]
     assert [s.line for s in routine.steps] == [7, 11, 14, 20, 21]
     knee, tilt, twist, rest, say = routine.steps
-    assert knee == Step(kind="pose", line=7, pose="knee-to-chest", hold=Span(ms=20_000), reps=3, sides="both")
+    assert knee == Step(
+        kind="pose", line=7, pose="knee-to-chest", hold=Amount(ms=20_000), reps=3, sides="both"
+    )
     assert tilt == Step(kind="pose", line=11, pose="pelvic-tilt", reps=12, tempo_ms=4000)
     assert twist.pose is None and twist.name == "Supine twist"
     assert twist.say == (
         "Lie on your back with your knees bent and your arms out wide.",
         "Let both knees fall slowly to one side.",
     )
-    assert twist.hold == Span(breaths=8)
+    assert twist.hold == Amount(breaths=8)
     assert twist.sides == "both"
     assert (twist.reps, twist.tempo_ms) == (None, None)
     assert rest == Step(kind="rest", line=20, rest_ms=10_000)
@@ -498,7 +492,7 @@ def test_the_default_profile_loads() -> None:
 
 
 def test_an_unknown_voice_in_a_routine_fails_at_plan_time(write_routine: WriteRoutine) -> None:
-    from audioguide.build import BuildOptions, make_plan
+    from audioguide.pipeline.build import BuildOptions, make_plan
 
     path = write_routine("title: T\nvoice: defualt\nsteps:\n  - say: Hi.\n")
     with pytest.raises(RoutineError, match=r"unknown voice profile 'defualt' \(profiles: [^)]*\bdefault\b"):
@@ -506,7 +500,7 @@ def test_an_unknown_voice_in_a_routine_fails_at_plan_time(write_routine: WriteRo
 
 
 def test_an_unknown_voice_in_a_routine_names_the_routine_line(write_routine: WriteRoutine) -> None:
-    from audioguide.build import BuildOptions, make_plan
+    from audioguide.pipeline.build import BuildOptions, make_plan
 
     path = write_routine("title: T\nvoice: defualt\nsteps:\n  - say: Hi.\n")
     with pytest.raises(RoutineError) as info:

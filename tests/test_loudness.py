@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import lfilter
 
-from audioguide.loudness import (
+from audioguide.render.loudness import (
     LoudnessMeter,
     TruePeakMeter,
     integrated_loudness,

@@ -20,11 +20,12 @@ from audio_tools import decode, ffmetadata, ffmpeg_exe, parse_ffmetadata, rms_db
 from click.testing import CliRunner
 from test_build import flagship_build
 
-from audioguide.build import BuildOptions, BuildResult, build
 from audioguide.cli import cli
-from audioguide.compile import Options as CompileOptions
-from audioguide.loudness import LoudnessProfile, integrated_loudness, limit
-from audioguide.render import (
+from audioguide.compile.compiler import Options as CompileOptions
+from audioguide.model.timeline import CUE, SPEECH, Event
+from audioguide.pipeline.build import BuildOptions, BuildResult, build
+from audioguide.render.loudness import LoudnessProfile, integrated_loudness, limit
+from audioguide.render.mixer import (
     AMBIENCE_DUCK_DB,
     AMBIENCE_LEVEL_LU,
     AMBIENCE_RAMP_MS,
@@ -32,7 +33,6 @@ from audioguide.render import (
     SPEECH_PAN,
     RenderOptions,
 )
-from audioguide.timeline import CUE, SPEECH, Event
 
 FLAGSHIP = "lower-back-10min"
 RATE = 44_100

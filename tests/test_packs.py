@@ -11,17 +11,19 @@ import soundfile
 from audio_tools import decode
 from click.testing import CliRunner
 
-from audioguide.build import BuildOptions, build, make_plan
-from audioguide.cache import SpeechCache
 from audioguide.cli import cli
-from audioguide.compile import Options, compile_routine
+from audioguide.compile.compiler import Options, compile_routine
 from audioguide.errors import SpeechError
-from audioguide.load import load_routine
-from audioguide.packs import find_recording, phrase_stem, routine_phrases, write_script
-from audioguide.speak import CLIP_RMS_DBFS, TRIM_KEEP_AFTER, TRIM_KEEP_BEFORE, load_recording, speak
-from audioguide.speech.measure import dominant_frequency
+from audioguide.load.routine import load_routine
+from audioguide.model.voice import VoiceProfile
+from audioguide.pipeline.build import BuildOptions, build, make_plan
+from audioguide.speak.cache import SpeechCache
+from audioguide.speak.clips import CLIP_RMS_DBFS, TRIM_KEEP_AFTER, TRIM_KEEP_BEFORE, load_recording
+from audioguide.speak.packs import find_recording, phrase_stem
+from audioguide.speak.synth import speak
+from audioguide.tools.measure import dominant_frequency
+from audioguide.tools.packscript import routine_phrases, write_script
 from audioguide.units import SAMPLE_RATE
-from audioguide.voices import VoiceProfile
 
 TONE_HZ = 300.0
 FREQ_TOLERANCE_HZ = 15.0  # a 300 Hz tone under 64 kbps MP3 and a short analysis window

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from audioguide import poses
-from audioguide.durations import parse_ms, parse_span
-from audioguide.poses import POSITIONS, Pose, get_pose, library, phrases
+from audioguide.load import poses
+from audioguide.load.durations import parse_ms, parse_span
+from audioguide.load.poses import POSITIONS, Pose, get_pose, library, phrases
 
-DATA = Path(poses.__file__).parent / "data"
+DATA = Path(poses.__file__).parents[1] / "data"
 ROUTINES = sorted((DATA / "routines").glob("*.yaml"))
 RAW_POSES: list[dict[str, Any]] = yaml.safe_load((DATA / "poses.yaml").read_text(encoding="utf-8"))
 

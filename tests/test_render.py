@@ -1,4 +1,4 @@
-"""Unit tests for audioguide.render: the mixer (placement, length, edges, panning, ambience) and prefetch.
+"""Tests for audioguide.render.mixer: the mixer (placement, length, edges, panning, ambience) and prefetch.
 
 Fast: hand-made Timelines with synthetic tone clips, no speech engine and no encoder (the real builds
 are in test_master.py and test_build.py).
@@ -17,9 +17,10 @@ from audio_tools import rms_db
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audioguide import sounds
 from audioguide.errors import RenderError
-from audioguide.render import (
+from audioguide.model.timeline import CUE, HOLD, SPEECH, Chapter, Event, Timeline
+from audioguide.render import sounds
+from audioguide.render.mixer import (
     AMBIENCE_BRIDGE_MS,
     AMBIENCE_DUCK_DB,
     AMBIENCE_FADE_IN_MS,
@@ -34,7 +35,6 @@ from audioguide.render import (
     pan_gains,
     prefetch,
 )
-from audioguide.timeline import CUE, HOLD, SPEECH, Chapter, Event, Timeline
 
 RATE = 44_100
 SECOND = RATE

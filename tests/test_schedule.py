@@ -8,13 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audioguide.build import BuildOptions, make_plan
-from audioguide.compile import Options
+from audioguide.compile.compiler import Options
 from audioguide.errors import AudioguideError, RoutineError, ScheduleError
-from audioguide.load import builtin_routines, load_routine, parse_routine
-from audioguide.poses import library
+from audioguide.load.poses import library
+from audioguide.load.routine import builtin_routines, load_routine, parse_routine
+from audioguide.model.timeline import CUE, HOLD, SPEECH, Timeline
+from audioguide.pipeline.build import BuildOptions, make_plan
 from audioguide.schedule import _Flex, fit_spans
-from audioguide.timeline import CUE, HOLD, SPEECH, Timeline
 from audioguide.units import SAMPLE_RATE
 
 BUILTINS = sorted(builtin_routines())
@@ -34,7 +34,7 @@ def assert_well_formed(tl: Timeline) -> None:
     for a, b in itertools.pairwise(speech):
         assert a.end_sample <= b.start_sample, f"{a.text!r} overlaps {b.text!r}"
     for e in tl.events:
-        assert 0 <= e.start_sample and e.end_sample <= tl.length_samples
+        assert e.start_sample >= 0 and e.end_sample <= tl.length_samples
     assert tl.chapters[0].start_sample == 0
     assert tl.chapters[-1].end_sample == tl.length_samples
     for a, b in itertools.pairwise(tl.chapters):

@@ -12,23 +12,17 @@ from audio_tools import ffmpeg_duration_samples
 from click.testing import CliRunner
 from mutagen.id3 import ID3
 
-from audioguide import series_workers
 from audioguide.cli import cli, main
-from audioguide.compile import Options, compile_routine
-from audioguide.cover import make_cover
+from audioguide.compile.compiler import Options, compile_routine
 from audioguide.errors import RoutineError
-from audioguide.feed import episode_guid, podcast_guid
-from audioguide.manifest import MANIFEST
-from audioguide.poses import phrases
-from audioguide.series import load_series
-from audioguide.series_build import (
-    EpisodeError,
-    EpisodeReport,
-    SeriesOptions,
-    SeriesResult,
-    build_series,
-    plan_series,
-)
+from audioguide.export.cover import make_cover
+from audioguide.load.poses import phrases
+from audioguide.series import workers as series_workers
+from audioguide.series.build import EpisodeReport, SeriesOptions, SeriesResult, build_series, plan_series
+from audioguide.series.feed import episode_guid, podcast_guid
+from audioguide.series.manifest import MANIFEST
+from audioguide.series.spec import load_series
+from audioguide.series.workers import EpisodeError
 
 SERIES_DATA = Path(__file__).resolve().parent / "data" / "series" / "backcare"
 EPISODES = ("01-ep-quick.mp3", "02-ep-mid.mp3", "03-ep-stand.mp3")
@@ -425,9 +419,9 @@ def test_ctrl_c_in_a_serial_build_mid_write_leaves_no_partial_files(
     built: tuple[Path, Path, SeriesResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     series_file, _, _ = built
-    import audioguide.tags
+    import audioguide.pipeline.build
 
-    real = audioguide.tags.write_tags
+    real = audioguide.pipeline.build.write_tags
     calls: list[Path] = []
 
     def interrupted(path: Path, *args: object, **kwargs: object) -> None:
@@ -437,7 +431,7 @@ def test_ctrl_c_in_a_serial_build_mid_write_leaves_no_partial_files(
             raise KeyboardInterrupt
         real(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(audioguide.tags, "write_tags", interrupted)
+    monkeypatch.setattr(audioguide.pipeline.build, "write_tags", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build_series(series_file, SeriesOptions(output=tmp_path, jobs=1, **FAST))
     assert not staged_files(tmp_path)

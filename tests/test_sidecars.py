@@ -1,4 +1,4 @@
-"""Tests for audioguide.sidecars: the WebVTT transcript and the Podcasting 2.0 chapters JSON."""
+"""Tests for audioguide.export.sidecars: the WebVTT transcript and the Podcasting 2.0 chapters JSON."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audioguide.errors import ExportError
-from audioguide.sidecars import (
+from audioguide.export.sidecars import (
     MAX_LINE_CHARS,
     chapters_json_text,
     sidecar_paths,
@@ -21,7 +21,7 @@ from audioguide.sidecars import (
     write_chapters_json,
     write_vtt,
 )
-from audioguide.tags import ChapterMark
+from audioguide.export.tags import ChapterMark
 
 TIMING = re.compile(r"^(\d{2,}):([0-5]\d):([0-5]\d)\.(\d{3}) --> (\d{2,}):([0-5]\d):([0-5]\d)\.(\d{3})$")
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
-from audioguide.manifest import MANIFEST
-from audioguide.series_build import SeriesOptions, build_series
-from audioguide.site import read_vtt
+from audioguide.series.build import SeriesOptions, build_series
+from audioguide.series.manifest import MANIFEST
+from audioguide.series.site import read_vtt
 
 SERIES_DATA = Path(__file__).resolve().parent / "data" / "series" / "backcare"
 DURATION_TOLERANCE_S = 0.1

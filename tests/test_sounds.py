@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audioguide import sounds
-from audioguide.sounds import BREATH_NAMES, NAMES, PEAK_DBFS, cue, natural_length
+from audioguide.model.cues import BREATH_NAMES, NAMES, natural_length
+from audioguide.render import sounds
+from audioguide.render.sounds import PEAK_DBFS, cue
 from audioguide.units import SAMPLE_RATE
 
 FIXED = tuple(name for name in NAMES if name not in BREATH_NAMES)

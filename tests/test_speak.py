@@ -10,14 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audioguide.cache import SpeechCache
 from audioguide.errors import SpeechError
-from audioguide.speak import CLIP_RMS_DBFS, TRIM_KEEP_AFTER, TRIM_KEEP_BEFORE, postprocess, speak
-from audioguide.speech import make_engine
-from audioguide.speech.base import speech_timeout_s
-from audioguide.speech.measure import f0_track
+from audioguide.load.voices import load_profile
+from audioguide.model.voice import VoiceProfile
+from audioguide.speak.cache import SpeechCache
+from audioguide.speak.clips import CLIP_RMS_DBFS, TRIM_KEEP_AFTER, TRIM_KEEP_BEFORE, postprocess
+from audioguide.speak.engines import make_engine
+from audioguide.speak.engines.base import speech_timeout_s
+from audioguide.speak.synth import speak
+from audioguide.tools.measure import f0_track
 from audioguide.units import SAMPLE_RATE
-from audioguide.voices import VoiceProfile, load_profile
 
 TESTS = Path(__file__).resolve().parent
 PHRASES = ("Lie on your back with your knees bent.", "Stay here, breathing easily.", "And release.")
@@ -163,7 +165,7 @@ def test_the_timeout_comes_from_the_environment(tmp_path: Path, monkeypatch: pyt
 
 
 def test_missing_engines_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    from audioguide.speech import espeak
+    from audioguide.speak.engines import espeak
 
     with pytest.raises(SpeechError, match="unknown speech engine 'festival'; engines: auto, espeak"):
         make_engine("festival")

@@ -1,4 +1,4 @@
-"""Tests for audioguide.tags and audioguide.cover: metadata read back by mutagen and by ffmpeg."""
+"""Tests for audioguide.export.tags and audioguide.export.cover: tags read back by mutagen and ffmpeg."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from mutagen.id3 import ID3, CTOCFlags
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
-from audioguide.cover import _scene, make_cover, png_bytes
-from audioguide.encode import encode_file
 from audioguide.errors import ExportError
-from audioguide.tags import ChapterMark, TagInfo, write_tags
+from audioguide.export.cover import _scene, make_cover, png_bytes
+from audioguide.export.encode import encode_file
+from audioguide.export.tags import ChapterMark, TagInfo, write_tags
 
 RATE = 44_100
 LENGTH_MS = 5_000

@@ -13,12 +13,13 @@ import soundfile
 from audio_tools import decode, windows_rms_db
 from click.testing import CliRunner
 
-from audioguide.build import BuildOptions, build, make_plan
 from audioguide.cli import cli
 from audioguide.errors import RoutineError
-from audioguide.speech.measure import measure_profile
+from audioguide.load.voices import available_profiles, load_profile, profile_dirs
+from audioguide.pipeline.build import BuildOptions, build, make_plan
+from audioguide.speak.voices import engine_voices
+from audioguide.tools.measure import measure_profile
 from audioguide.units import SAMPLE_RATE
-from audioguide.voices import available_profiles, engine_voices, load_profile, profile_dirs
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.stem for p in (REPO / "voices").glob("*.yaml"))
@@ -125,7 +126,7 @@ def test_voices_lists_profiles_and_each_engines_voices() -> None:
 
 
 def test_a_missing_engine_is_listed_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from audioguide.speech import espeak
+    from audioguide.speak.engines import espeak
 
     monkeypatch.setattr(espeak, "_state", {})
     monkeypatch.setattr(espeak, "library_path", lambda: None)

@@ -1,0 +1,318 @@
+"""The command line: a thin click layer over the library; errors become one line and an exit code here."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from audioguide import __version__
+from audioguide.compile.compiler import Options
+from audioguide.errors import AudioguideError, OptionError
+from audioguide.export.formats import FORMAT_NAMES
+from audioguide.load.durations import DurationSyntaxError, parse_ms
+from audioguide.load.poses import library
+from audioguide.load.routine import builtin_routines, load_routine
+from audioguide.pipeline.build import BuildOptions, make_plan
+from audioguide.pipeline.build import build as run_build
+from audioguide.pipeline.report import cue_sheet, plan_data
+from audioguide.render.mixer import RenderOptions
+from audioguide.speak.engines import ENGINE_NAMES
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        ms = parse_ms(value)
+    except DurationSyntaxError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return ms  # its range is checked with the other options, in compile.Options
+
+
+class _Progress:
+    """Progress on stderr: a live line on a terminal, a few plain lines otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet or total <= 0:
+            return
+        pct = done * 100 // total
+        if self.tty:
+            click.echo(
+                f"\r{stage}: {pct:3d}% ({done}/{total})" if stage == "speech" else f"\r{stage}: {pct:3d}%",
+                err=True,
+                nl=False,
+            )
+            if done >= total:
+                click.echo("", err=True)
+        elif pct // 25 != self.last.get(stage, -1) // 25 or done >= total:
+            if self.last.get(stage) != pct:
+                click.echo(f"{stage}: {pct}%", err=True)
+            self.last[stage] = pct
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="audioguide")
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Turn an exercise routine (YAML) into a voice-guided audio session.
+
+    \b
+    Quick start:
+      audioguide build lower-back-10min        # a built-in routine -> output/lower-back-10min.mp3
+      audioguide plan my-routine.yaml          # the cue sheet, before any audio is rendered
+      audioguide routines                      # the built-in routines
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _options(f: Any) -> Any:
+    """Options shared by build and plan: they shape what is said and when."""
+    opts = [
+        click.option(
+            "--voice", metavar="PROFILE", help="Voice profile name or .yaml path (default: the routine's)."
+        ),
+        click.option(
+            "--duration",
+            callback=_duration,
+            metavar="TIME",
+            help="Target length, e.g. 10m or 12m30s (default: the routine's, else what the steps add up to).",
+        ),
+        click.option(
+            "--verbosity",
+            type=click.Choice(["full", "brief", "minimal"]),
+            default="full",
+            show_default=True,
+            help="How much is said: full guidance, the essentials, or names and tones only.",
+        ),
+        click.option(
+            "--pace",
+            type=click.Choice(["slow", "normal", "brisk"]),
+            default="normal",
+            show_default=True,
+            help="Speech rate and the quiet between phrases.",
+        ),
+        click.option(
+            "--breath",
+            metavar="PATTERN",
+            help="Breath pattern: relaxed, box or 4-7-8 (default: the routine's).",
+        ),
+        click.option(
+            "--intro/--no-intro",
+            default=True,
+            show_default=True,
+            help="Speak the full opening safety note (--no-intro keeps a one-line reminder).",
+        ),
+        click.option(
+            "--avoid",
+            multiple=True,
+            metavar="POSITION",
+            help="Swap out poses in this position (e.g. supine); repeatable.",
+        ),
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINE_NAMES),
+            help="Speech engine (default: the voice profile's; 'tone' drafts timing with tones).",
+        ),
+        click.option(
+            "--jobs", "-j", type=click.IntRange(1, 64), help="Speech worker processes (default: all cores)."
+        ),
+        click.option(
+            "--recordings",
+            type=click.Path(file_okay=False, exists=True),
+            metavar="DIR",
+            help="A voice pack folder of recorded phrases (see 'audioguide voices script').",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _build_options(**kw: Any) -> BuildOptions:
+    for name in ("voice", "ambience"):
+        value = kw.get(name)
+        if value and ("/" in value or value.endswith((".yaml", ".yml", ".wav", ".flac", ".ogg", ".mp3"))):
+            kw[name] = str(Path(value).expanduser().resolve())  # paths typed here are relative to cwd
+    try:  # the library checks its options; here a bad value is reported against its option
+        compile_options = Options(
+            verbosity=kw["verbosity"],
+            pace=kw["pace"],
+            intro="full" if kw["intro"] else "short",
+            avoid=tuple(kw.get("avoid") or ()),
+            duration_ms=kw.get("duration"),
+            breath=kw.get("breath") or None,
+        )
+    except OptionError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.option}") from None
+    render = RenderOptions(
+        channels=2 if kw.get("stereo") else 1,
+        spatial=bool(kw.get("spatial")),
+        loudness_lufs=kw.get("loudness", -16.0),
+    )
+    output = kw.get("output")
+    return BuildOptions(
+        output=Path(output) if output else None,
+        fmt=kw.get("fmt"),
+        bitrate_kbps=kw.get("bitrate"),
+        voice=kw.get("voice"),
+        engine=kw.get("engine"),
+        compile=compile_options,
+        render=render,
+        ambience=kw.get("ambience"),
+        jobs=kw.get("jobs"),
+        recordings=Path(kw["recordings"]) if kw.get("recordings") else None,
+    )
+
+
+@cli.command()
+@click.argument("routine")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Where to write (default: output/<name>.mp3)."
+)
+@_options
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Audio format (default: from -o, else mp3)."
+)
+@click.option("--bitrate", type=int, metavar="KBPS", help="MP3 bitrate (default: 64 mono, 128 stereo).")
+@click.option("--mono/--stereo", default=True, show_default=True, help="Channel layout.")
+@click.option(
+    "--spatial", is_flag=True, help="Stereo, with cues for one-sided poses placed toward the working side."
+)
+@click.option(
+    "--loudness",
+    type=click.FloatRange(-31, -16),
+    default=-16.0,
+    show_default=True,
+    metavar="LUFS",
+    help="Integrated loudness target, -31 to -16 (-16 podcasts, -19 mono, -23 broadcast); louder "
+    "would need heavy limiting that MP3 cannot keep under the -1 dBTP ceiling.",
+)
+@click.option(
+    "--ambience", metavar="BED", help="Ambience bed: none, brown-noise, rain, drone, or an audio file."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def build(routine: str, quiet: bool, mono: bool, **kw: Any) -> None:
+    """Build ROUTINE (a .yaml path or a built-in name) into an audio file with chapters and transcript."""
+
+    options = _build_options(stereo=not mono, **kw)
+    result = run_build(routine, options, progress=_Progress(quiet))
+    tl = result.plan.timeline
+    sources = ", ".join(f"{n} from {s}" for s, n in sorted(result.speech_sources.items()))
+    click.echo(
+        f"wrote {result.output} ({tl.length_samples / tl.sample_rate:.3f} s, {len(tl.chapters)} chapters; "
+        f"phrases: {sources}) in {result.seconds:.1f} s"
+    )
+
+
+@cli.command()
+@click.argument("routine")
+@_options
+@click.option("--json", "as_json", is_flag=True, help="Print every event as JSON (times in ms and samples).")
+def plan(routine: str, as_json: bool, **kw: Any) -> None:
+    """Show ROUTINE's compiled session as a cue sheet: every event with start, end, kind and text."""
+
+    timeline = make_plan(routine, _build_options(**kw)).timeline
+    if as_json:
+        click.echo(json.dumps(plan_data(timeline), indent=2, ensure_ascii=False))
+        return
+    click.echo("\n".join(cue_sheet(timeline)))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def poses(as_json: bool) -> None:
+    """List the built-in pose library."""
+
+    rows = [
+        {"id": p.id, "name": p.name, "position": p.position, "areas": list(p.areas), "one_sided": p.one_sided}
+        for p in library().values()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for p in library().values():
+        side = " (one side at a time)" if p.one_sided else ""
+        click.echo(f"{p.id:28} {p.position:16} {', '.join(p.areas)}{side}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def routines(as_json: bool) -> None:
+    """List the built-in routines."""
+
+    rows = []
+    for rid in sorted(builtin_routines()):
+        r = load_routine(rid)
+        rows.append(
+            {
+                "id": rid,
+                "title": r.title,
+                "duration_s": (r.duration_ms or 0) / 1000,
+                "description": r.description,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        minutes = float(row["duration_s"]) / 60  # type: ignore[arg-type]
+        click.echo(f"{row['id']:26} {minutes:4.0f} min  {row['title']}")
+
+
+# -- command groups --------------------------------------------------------------------------------
+# Each group lives in its own module (cli_<name>.py) and is registered here.
+from audioguide.cli.series import series  # noqa: E402
+
+cli.add_command(series)
+from audioguide.cli.voices import voices  # noqa: E402
+
+cli.add_command(voices)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map failures to exit codes (the only place that does)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="audioguide", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("audioguide: interrupted; no partial files were left", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except AudioguideError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"audioguide: error: {exc}", err=True)
+        return exc.exit_code
+    except Exception as exc:  # an unexpected failure is a bug: one line, the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        click.echo(
+            f"audioguide: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            err=True,
+        )
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

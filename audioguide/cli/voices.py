@@ -1,0 +1,114 @@
+"""The ``audioguide voices`` command group: list profiles and engine voices, preview, write pack scripts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from audioguide.load.voices import describe_profiles
+from audioguide.speak.voices import engine_voices
+from audioguide.tools.packscript import routine_phrases, write_script
+from audioguide.tools.preview import write_preview
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def voices(ctx: click.Context, as_json: bool) -> None:
+    """List the voice profiles, and the voices each installed speech engine offers here.
+
+    \b
+    Subcommands:
+      audioguide voices preview bright          # hear a profile: output/preview-bright.wav
+      audioguide voices script lower-back-10min -o my-pack/   # phrases to record
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+
+    profiles = describe_profiles()
+    engines = engine_voices()
+    if as_json:
+        click.echo(json.dumps({"profiles": profiles, "engines": engines}, indent=2, ensure_ascii=False))
+        return
+    click.echo("Voice profiles (choose with 'voice:' in a routine or --voice):")
+    for p in profiles:
+        if "error" in p:
+            click.echo(f"  {p['name']:14} unusable: {p['error']}")
+            continue
+        settings = f"{p['engine']}/{p['voice']}, {p['rate']} wpm, pitch {p['pitch']}, volume {p['volume']}"
+        click.echo(f"  {p['name']:14} {p['description']}")
+        click.echo(f"  {'':14} {settings}  ({p['source']})")
+        if p["recordings"]:
+            click.echo(f"  {'':14} recordings: {p['recordings']}")
+    for name, info in engines.items():
+        click.echo("")
+        if not info["available"]:
+            click.echo(f"Engine {name}: not available: {info['error']}")
+            continue
+        rows: list[dict[str, str]] = info["voices"]  # type: ignore[assignment]
+        click.echo(f"Engine {name} ({info['identity']}): {len(rows)} voices (id, language, gender)")
+        for v in rows:
+            click.echo(f"  {v['id']:28} {v['language']:20} {v['gender']}")
+        if info.get("variants"):
+            variants = ", ".join(info["variants"])  # type: ignore[arg-type]
+            click.echo(f"  variants (add to a voice id, e.g. en-us+f3): {variants}")
+
+
+@voices.command()
+@click.argument("profile")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write (default: output/preview-<profile>.wav; .mp3, .flac and .ogg work too).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "espeak", "pyttsx3", "tone"]),
+    help="Speech engine (default: the profile's).",
+)
+def preview(profile: str, output: Path | None, engine: str | None) -> None:
+    """Speak a short sample sentence with PROFILE (a name or a .yaml path) into an audio file."""
+
+    path = write_preview(profile, output, engine=engine, base_dir=Path.cwd())
+    click.echo(f"wrote {path}")
+
+
+@voices.command()
+@click.argument("routines", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    "folder",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The voice pack folder to write script.txt and script.json into (and to record into).",
+)
+@click.option(
+    "--verbosity",
+    type=click.Choice(["full", "brief", "minimal"]),
+    multiple=True,
+    help="Include the phrases of this verbosity; repeatable (default: full).",
+)
+def script(routines: tuple[str, ...], folder: Path, verbosity: tuple[str, ...]) -> None:
+    """Write every distinct phrase ROUTINES speak, each with the file name to record it under.
+
+    Record each line of script.txt as <name>.wav or <name>.flac in the same folder (any sample
+    rate, mono or stereo), then point a voice profile's 'recordings:' at the folder. Phrases
+    without a recording are synthesized; a recording of words that have since changed is ignored.
+    """
+
+    phrases = routine_phrases(routines, verbosity or ("full",))
+    report = write_script(phrases, folder)
+    click.echo(
+        f"wrote {folder / 'script.txt'} and script.json: {report.phrases} phrases, "
+        f"{report.recorded} already recorded, {report.phrases - report.recorded} to record"
+    )
+    if report.unused:
+        click.echo(
+            f"{len(report.unused)} recordings in {folder} match no phrase of these routines "
+            f"(their words changed, or they belong to other routines): {', '.join(report.unused[:5])}"
+            + (" ..." if len(report.unused) > 5 else "")
+        )

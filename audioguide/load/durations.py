@@ -1,0 +1,61 @@
+"""Parse the routine's duration strings: ``30s``, ``1m30s``, ``90``, ``2m``, ``1h``, ``8 breaths``."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from audioguide.model.amounts import Amount
+
+_CLOCK = re.compile(
+    r"^(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m(?:in)?)?\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s(?:ec)?)?$"
+)
+_BREATHS = re.compile(r"^(?P<n>\d+)\s*breaths?$")
+
+
+class DurationSyntaxError(ValueError):
+    """The text is not a duration; the message says what forms are accepted."""
+
+
+ACCEPTED = "a duration such as 30s, 1m30s, 90 (seconds) or 8 breaths"
+
+
+def parse_span(value: object, *, allow_breaths: bool = True) -> Amount:
+    """Parse a YAML scalar into a Amount; raise DurationSyntaxError with the accepted forms."""
+    try:
+        return _parse_span(value, allow_breaths)
+    except OverflowError:
+        raise DurationSyntaxError(f"expected {ACCEPTED}; {str(value)[:20]!r}... is far too large") from None
+
+
+def _parse_span(value: object, allow_breaths: bool) -> Amount:
+    if isinstance(value, bool):
+        raise DurationSyntaxError(f"expected {ACCEPTED}, got {value!r}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise DurationSyntaxError(f"expected {ACCEPTED}, got {value!r}")
+        return Amount(ms=round(float(value) * 1000))
+    if not isinstance(value, str):
+        raise DurationSyntaxError(f"expected {ACCEPTED}, got a {type(value).__name__}")
+    text = value.strip().lower()
+    if not text:
+        raise DurationSyntaxError(f"expected {ACCEPTED}, got an empty string")
+    match = _BREATHS.match(text)
+    if match:
+        if not allow_breaths:
+            raise DurationSyntaxError(f"expected a time such as 30s or 1m30s here, not breaths ({value!r})")
+        return Amount(breaths=int(match["n"]))
+    if re.fullmatch(r"-?\d+(?:\.\d+)?", text):
+        return Amount(ms=round(float(text) * 1000))
+    match = _CLOCK.match(text)
+    if not match or not any(match.group(g) for g in ("h", "m", "s")):
+        raise DurationSyntaxError(f"expected {ACCEPTED}, got {value!r}")
+    seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + float(match["s"] or 0)
+    return Amount(ms=round(seconds * 1000))
+
+
+def parse_ms(value: object) -> int:
+    """Parse a time (not breaths) into whole milliseconds."""
+    span = parse_span(value, allow_breaths=False)
+    assert span.ms is not None
+    return span.ms

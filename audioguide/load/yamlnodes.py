@@ -1,0 +1,175 @@
+"""Safe YAML reading that keeps line numbers: every value comes with the place it was written."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from audioguide.errors import RoutineError
+
+MAX_FILE_BYTES = 1_000_000
+"""A routine is a page of text; anything larger is not one (and is refused before parsing)."""
+MAX_NODES = 20_000
+"""Bound the work a file can ask of the parser (alias bombs and the like fail fast)."""
+
+
+def suggest(word: str, choices: Any) -> str | None:
+    """The nearest valid name, for "did you mean" hints."""
+    found = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean '{found[0]}'?" if found else None
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A parsed YAML document and the file it came from (for error messages)."""
+
+    file: str
+    root: yaml.Node
+
+    def error(
+        self, node: yaml.Node | None, key: str | None, message: str, hint: str | None = None
+    ) -> RoutineError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return RoutineError(message, file=self.file, line=line, key=key, hint=hint)
+
+    def value(self, node: yaml.Node, key: str) -> Any:
+        """The plain Python value of a scalar node (int, float, bool, str or None)."""
+        if not isinstance(node, yaml.ScalarNode):
+            kind = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+            raise self.error(node, key, f"expected a single value, got {kind}")
+        if node.tag not in _PLAIN_TAGS:
+            raise self.error(
+                node, key, f"YAML tags such as {node.tag!r} are not supported; write a plain value"
+            )
+        try:
+            return _CONSTRUCTOR.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise self.error(
+                node, key, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}"
+            ) from exc
+
+    def mapping(self, node: yaml.Node, key: str, allowed: tuple[str, ...], what: str) -> dict[str, yaml.Node]:
+        """Check that ``node`` is a mapping with only ``allowed`` keys; return key -> value node."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, key or None, f"expected {what} (a mapping of keys to values)")
+        out: dict[str, yaml.Node] = {}
+        for knode, vnode in node.value:
+            name = self.value(knode, key)
+            path = f"{key}.{name}" if key else str(name)
+            if not isinstance(name, str):
+                raise self.error(knode, path, f"keys must be names, got {name!r}")
+            if name not in allowed:
+                raise self.error(
+                    knode,
+                    path,
+                    f"unknown key '{name}' in {what}",
+                    suggest(name, allowed) or "allowed keys: " + ", ".join(allowed),
+                )
+            if name in out:
+                raise self.error(knode, path, f"key '{name}' is given twice")
+            out[name] = vnode
+        return out
+
+    def sequence(self, node: yaml.Node, key: str, what: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(node, key, f"expected a list of {what}")
+        return list(node.value)
+
+
+class _Constructor(yaml.SafeLoader):
+    """Only used to turn a scalar node into its value with YAML 1.1 safe rules."""
+
+    def __init__(self) -> None:  # no stream: construct_object only
+        yaml.constructor.SafeConstructor.__init__(self)
+
+
+_CONSTRUCTOR = _Constructor()
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
+
+
+def read_text(path: Path) -> str:
+    """Read a routine or series file as UTF-8 text, with a clear error for anything else."""
+    name = str(path)
+    if not path.exists():
+        raise RoutineError("no such file", file=name)
+    if path.is_dir():
+        raise RoutineError("is a directory, expected a .yaml file", file=name)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RoutineError(f"file is {size:,} bytes; a routine is at most {MAX_FILE_BYTES:,}", file=name)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RoutineError(f"cannot read: {exc.strerror or exc}", file=name) from exc
+    if b"\0" in data:
+        raise RoutineError("is not a text file (it contains NUL bytes); expected YAML", file=name)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RoutineError(
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            file=name,
+            line=line,
+            hint="save it as UTF-8",
+        ) from exc
+
+
+def parse(text: str, file: str) -> Doc:
+    """Compose YAML into a node tree; refuse aliases, tabs and anything over the size bounds."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = (exc.problem or exc.context or "malformed YAML").strip()
+        hint = None
+        if "\t" in problem or "'\\t'" in problem:
+            problem = "a tab character cannot be used for indentation"
+            hint = "indent with spaces"
+        raise RoutineError(f"malformed YAML: {problem}", file=file, line=line, hint=hint) from exc
+    except yaml.YAMLError as exc:
+        raise RoutineError(f"malformed YAML: {exc}", file=file) from exc
+    if root is None:
+        raise RoutineError("the file is empty", file=file)
+    _check_tree(root, file)
+    return Doc(file=file, root=root)
+
+
+def _check_tree(root: yaml.Node, file: str) -> None:
+    """Reject anchors/aliases (a node seen twice) and oversized trees before anything walks them."""
+    seen: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    count = 0
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            raise RoutineError(
+                "YAML anchors and aliases (& and *) are not supported",
+                file=file,
+                line=node.start_mark.line + 1,
+                hint="write each value out in full",
+            )
+        seen.add(id(node))
+        count += 1
+        if count > MAX_NODES:
+            raise RoutineError(f"the file has more than {MAX_NODES:,} values; is it a routine?", file=file)
+        stack.extend(_children(node))
+
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        yield from node.value
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield k
+            yield v

@@ -1,0 +1,1 @@
+"""The stages run in order: plan (load, compile, speak, schedule) and build (render, export)."""

@@ -1,0 +1,252 @@
+"""The whole pipeline as a library call: plan (load, compile, speak, schedule) and build (render, export)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from audioguide.compile.compiler import PACES, compile_routine
+from audioguide.compile.compiler import Options as CompileOptions
+from audioguide.errors import ExportError
+from audioguide.export.cover import make_cover
+from audioguide.export.encode import MP3_BITRATES_KBPS, encode_file
+from audioguide.export.formats import DEFAULT_FORMAT, format_for, get_format
+from audioguide.export.sidecars import sidecar_paths, write_chapters_json, write_vtt
+from audioguide.export.tags import ChapterMark, TagInfo, write_tags
+from audioguide.fsutil import atomic_write, staged_path, writable_target
+from audioguide.load.routine import load_routine
+from audioguide.load.voices import load_profile
+from audioguide.model.clip import Clip
+from audioguide.model.routine import Routine
+from audioguide.model.script import Script
+from audioguide.model.timeline import Timeline
+from audioguide.model.voice import VoiceProfile
+from audioguide.render.mixer import MasterReport, Mixer, RenderOptions, master, prefetch
+from audioguide.schedule import schedule
+from audioguide.speak.cache import SpeechCache, default_cache_dir
+from audioguide.speak.synth import speak
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from audioguide.export.tags import TagInfo
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): called as work advances (stage is "speech" or "render")."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything a build can be told; every field has the default a user would expect."""
+
+    output: Path | None = None
+    fmt: str | None = None  # from the output's suffix, else mp3
+    bitrate_kbps: int | None = None
+    voice: str | None = None  # overrides the routine's voice profile
+    engine: str | None = None  # overrides the profile's engine
+    compile: CompileOptions = field(default_factory=CompileOptions)
+    render: RenderOptions = field(default_factory=RenderOptions)
+    ambience: str | None = None  # overrides the routine's ambience
+    jobs: int | None = None
+    cache_dir: Path | None = None
+    recordings: Path | None = None  # a voice pack folder; default: the voice profile's
+    sidecars: bool = True
+    artist: str = "audioguide"
+    album: str | None = None
+    track: int | None = None
+    track_total: int | None = None
+    year: int | None = None
+    comment: str | None = None
+    cover_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A routine compiled and scheduled: everything known before the audio is rendered."""
+
+    routine: Routine
+    profile: VoiceProfile
+    script: Script
+    clips: dict[str, Clip]
+    timeline: Timeline
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build wrote and measured."""
+
+    output: Path
+    plan: Plan
+    files: tuple[Path, ...]
+    master: MasterReport
+    speech_sources: dict[str, int]
+    seconds: float
+
+
+def make_plan(
+    ref: str | Path | Routine, options: BuildOptions | None = None, progress: Progress | None = None
+) -> Plan:
+    """Load, compile, speak and schedule: the exact timeline, with every phrase synthesized (cached)."""
+    options = options or BuildOptions()
+    routine = ref if isinstance(ref, Routine) else load_routine(ref)
+    profile = load_profile(options.voice or routine.voice, routine.base_dir)
+
+    profile = profile.with_rate_scale(PACES.get(options.compile.pace, (1.0, 1.0))[0])
+    script = compile_routine(routine, options.compile)
+    cache = SpeechCache(options.cache_dir) if options.cache_dir else SpeechCache()
+    report = (lambda done, total: progress("speech", done, total)) if progress else None
+    clips = speak(
+        script.phrases(),
+        profile,
+        engine=options.engine,
+        cache=cache,
+        jobs=options.jobs,
+        progress=report,
+        recordings=options.recordings,
+    )
+    return Plan(routine, profile, script, clips, schedule(script, clips))
+
+
+def default_output(routine: Routine, fmt: str = DEFAULT_FORMAT) -> Path:
+    """Where a build writes when no output is given: ``output/<routine id>.<format>``."""
+    return Path("output") / f"{routine.id}.{fmt}"
+
+
+MIN_MP3_KBPS = 48
+"""Below this, MP3 artefacts push decoded peaks over the true-peak ceiling (measured at 32 kbps)."""
+
+
+def _output(routine: Routine, options: BuildOptions) -> tuple[str, Path]:
+    """The format and output path of a build, validated: ExportError for anything that cannot work."""
+
+    fmt = format_for(options.output or Path(), options.fmt).name
+    if options.bitrate_kbps is not None:
+        if fmt != "mp3":
+            raise ExportError(f"--bitrate applies to mp3 only, not {fmt}")
+        allowed = [k for k in MP3_BITRATES_KBPS if k >= MIN_MP3_KBPS]
+        if options.bitrate_kbps not in allowed:
+            raise ExportError(
+                f"MP3 bitrate {options.bitrate_kbps} kbps is not available; "
+                f"choose one of {', '.join(map(str, allowed))}"
+            )
+    output = options.output or default_output(routine, fmt)
+    writable_target(output)  # a device, pipe or folder given as the output is refused as it is
+    if not output.suffix and not output.exists():
+        output = output.with_name(f"{output.name}.{fmt}")  # "-o session" writes session.mp3
+        writable_target(output)
+    if options.sidecars:
+        for kind, path in sidecar_paths(output).items():
+            if path == output:
+                raise ExportError(
+                    f"{output}: the audio would overwrite its own {kind} sidecar; "
+                    f"name it with an audio extension such as .{fmt}"
+                )
+            writable_target(path)
+    return fmt, output
+
+
+def build(
+    ref: str | Path | Routine, options: BuildOptions | None = None, progress: Progress | None = None
+) -> BuildResult:
+    """Build one session: the audio file, its tags and chapters, and its sidecars, all written atomically."""
+
+    started = time.perf_counter()
+    options = options or BuildOptions()
+    routine = ref if isinstance(ref, Routine) else load_routine(ref)
+    fmt, output = _output(routine, options)  # checked before any work, so mistakes fail fast
+    plan = make_plan(routine, options, progress)
+    timeline = plan.timeline
+    render_options = options.render
+    requested = render_options.ambience if render_options.ambience not in ("", "none") else None
+    ambience = options.ambience or requested or routine.ambience
+    render_options = replace(render_options, ambience=ambience, ambience_base=routine.base_dir)
+    mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
+    stream, report = master(mixer, get_format(fmt).headroom_db)
+    stream = prefetch(stream)
+    if progress:
+        stream = _counting(stream, timeline.length_samples, progress)
+    chapters = [
+        ChapterMark(timeline.ms(c.start_sample), timeline.ms(c.end_sample), c.title)
+        for c in timeline.chapters
+    ]
+    info = tag_info(routine, options)
+    cover = options.cover_png
+    if cover is None:
+        cover = cached_cover(
+            routine.title, options.album if options.album != routine.title else None, options.cache_dir
+        )
+    phrases = [(timeline.ms(e.start_sample), timeline.ms(e.end_sample), e.text) for e in timeline.speech()]
+    files = [output]
+    with contextlib.ExitStack() as stack:
+        stack.callback(getattr(stream, "close", lambda: None))  # a failed build stops rendering at once
+        staged = stack.enter_context(staged_path(output))
+        try:
+            encode_file(
+                staged,
+                stream,
+                fmt,
+                rate=timeline.sample_rate,
+                channels=render_options.out_channels,
+                bitrate_kbps=options.bitrate_kbps,
+            )
+            write_tags(staged, fmt, info, chapters, cover)
+        except ExportError as exc:  # name the file the user asked for, not our staging file
+            raise ExportError(f"{output}: {str(exc).replace(str(staged) + ': ', '')}") from None
+        if options.sidecars:
+            paths = sidecar_paths(output)
+            write_vtt(stack.enter_context(staged_path(paths["vtt"])), phrases)
+            write_chapters_json(stack.enter_context(staged_path(paths["chapters"])), chapters, routine.title)
+            files += [paths["vtt"], paths["chapters"]]
+    sources: dict[str, int] = {}
+    for clip in plan.clips.values():
+        sources[clip.source] = sources.get(clip.source, 0) + 1
+    return BuildResult(output, plan, tuple(files), report, sources, time.perf_counter() - started)
+
+
+def tag_info(routine: Routine, options: BuildOptions) -> TagInfo:
+    """The tags a build writes for ``routine`` (series retagging uses the same)."""
+
+    return TagInfo(
+        title=routine.title,
+        artist=options.artist,
+        album=options.album or routine.title,
+        track=options.track,
+        track_total=options.track_total,
+        year=options.year,
+        comment=options.comment or routine.description or None,
+    )
+
+
+def cached_cover(title: str, subtitle: str | None, cache_dir: Path | None = None) -> bytes:
+    """The generated cover for a title, made once and kept in the cache (it takes about a second)."""
+
+    key = hashlib.sha256(repr(("cover", 1, title, subtitle)).encode()).hexdigest()
+    path = (cache_dir or default_cache_dir()) / "covers" / f"{key}.png"
+    with contextlib.suppress(OSError):
+        data = path.read_bytes()
+        if data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82"):
+            return data
+    data = make_cover(title, subtitle)
+    with contextlib.suppress(OSError), atomic_write(path, durable=False) as fh:
+        fh.write(data)
+    return data
+
+
+def _counting(
+    stream: Iterator[np.ndarray], total: int, progress: Progress
+) -> Generator[np.ndarray, None, None]:
+    done = 0
+    try:
+        for block in stream:
+            done += len(block)
+            progress("render", done, total)
+            yield block
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,1 @@
+"""Podcast-style series: many builds (parallel, incremental), an RSS feed and a page to listen from."""

@@ -1,0 +1,312 @@
+"""Series, the model: a series file becomes a validated Series of numbered Episodes, ready to build.
+
+``load_series`` is the entry point here; ``series_build`` builds (``build_series``, ``plan_series``),
+``feed`` writes the podcast feed and ``site`` the listening page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from audioguide.compile.compiler import VERBOSITY
+from audioguide.errors import ExportError, RoutineError
+from audioguide.export.tags import png_size
+from audioguide.load.durations import DurationSyntaxError, parse_span
+from audioguide.load.routine import builtin_routines, load_routine
+from audioguide.load.voices import find_profile
+from audioguide.load.yamlnodes import Doc, parse, read_text, suggest
+from audioguide.model.routine import TARGET_RANGE_MS, Routine
+
+SERIES_KEYS = ("title", "author", "description", "language", "base_url", "image", "episodes")
+EPISODE_KEYS = ("routine", "title", "description", "voice", "verbosity", "duration", "intro")
+INTRO_WORDS = {True: "full", False: "short", "full": "full", "short": "short", "none": "none"}
+"""``intro:`` on an episode: on/off (YAML booleans) or the compile option's own words."""
+
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")  # BCP 47, as RSS <language> takes it
+COVER_SIDE_PX = (1400, 3000)
+"""Apple Podcasts takes square cover art from 1400 to 3000 pixels a side."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One episode: its routine (overrides applied), how it is compiled, and the file it becomes."""
+
+    number: int
+    key: str  # names the episode across rebuilds (its routine as written); its guid hangs on this
+    ref: str  # what load_routine takes: a built-in name or an absolute path
+    routine: Routine  # title and description overrides already applied
+    source_text: str  # the routine file's text (or the built-in's): part of the fingerprint
+    filename: str  # "01-lower-back-10min.mp3"
+    line: int
+    verbosity: str = "full"
+    intro: str = "full"
+    voice: str | None = None  # a profile name, or an absolute path to a profile file
+    duration_ms: int | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()  # the episode's own keys as written, for the fingerprint
+
+    @property
+    def title(self) -> str:
+        return self.routine.title
+
+    @property
+    def description(self) -> str:
+        return self.routine.description
+
+
+@dataclass(frozen=True)
+class Series:
+    """A validated series file: the show's details and its episodes in order."""
+
+    title: str
+    author: str
+    description: str
+    language: str
+    base_url: str  # always ends with "/"
+    episodes: tuple[Episode, ...]
+    source: Path
+    image: Path | None = None
+    image_png: bytes | None = field(default=None, repr=False)
+
+    @property
+    def feed_url(self) -> str:
+        return self.base_url + "feed.xml"
+
+
+def load_series(path: str | Path) -> Series:
+    """Load and validate a series file; RoutineError names the file, line and key of any problem."""
+    path = Path(path)
+    display = str(path)
+    doc = parse(read_text(path), display)
+    base_dir = path.resolve().parent
+    if not isinstance(doc.root, yaml.MappingNode):
+        raise doc.error(doc.root, None, "a series must be a mapping with title, base_url and episodes")
+    fields = doc.mapping(doc.root, "", SERIES_KEYS, "a series")
+    for required, example in (
+        ("title", "title: Back Care Basics"),
+        ("description", "description: Short guided sessions for a stiff back"),
+        ("base_url", "base_url: https://example.org/backcare/ (the feed needs absolute links)"),
+        ("episodes", "episodes: [{routine: lower-back-10min}]"),
+    ):
+        if required not in fields:
+            raise doc.error(doc.root, required, f"missing '{required}'", f"for example {example}")
+    title = _text(doc, fields, "title")
+    author = _text(doc, fields, "author") if "author" in fields else title
+    description = _text(doc, fields, "description")
+    language = _language(doc, fields["language"]) if "language" in fields else "en"
+    base_url = _base_url(doc, fields["base_url"])
+    image = image_png = None
+    if "image" in fields:
+        image, image_png = _image(doc, fields["image"], base_dir)
+    nodes = doc.sequence(fields["episodes"], "episodes", "episodes")
+    if not nodes:
+        raise doc.error(fields["episodes"], "episodes", "'episodes' is empty: a series needs at least one")
+    width = max(2, len(str(len(nodes))))
+    seen: dict[str, int] = {}
+    episodes = []
+    for i, node in enumerate(nodes):
+        episode = _episode(doc, node, f"episodes[{i}]", i + 1, width, base_dir)
+        seen[episode.key] = seen.get(episode.key, 0) + 1
+        if seen[episode.key] > 1:  # the same routine twice: the later one gets a key of its own
+            episode = replace(episode, key=f"{episode.key}#{seen[episode.key]}")
+        episodes.append(episode)
+    return Series(
+        title=title,
+        author=author,
+        description=description,
+        language=language,
+        base_url=base_url,
+        episodes=tuple(episodes),
+        source=path,
+        image=image,
+        image_png=image_png,
+    )
+
+
+# -- fields --------------------------------------------------------------------------------------------
+
+
+def _text(doc: Doc, fields: dict[str, yaml.Node], key: str, path: str | None = None) -> str:
+    path = path or key
+    value = doc.value(fields[key], path)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(fields[key], path, "expected text")
+    return " ".join(value.split())
+
+
+def _language(doc: Doc, node: yaml.Node) -> str:
+    value = doc.value(node, "language")
+    if not isinstance(value, str) or not _LANGUAGE.match(value):
+        raise doc.error(node, "language", f"expected a language code such as en or en-GB, got {value!r}")
+    return value
+
+
+def _base_url(doc: Doc, node: yaml.Node) -> str:
+    value = doc.value(node, "base_url")
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in str(value):
+        raise doc.error(
+            node,
+            "base_url",
+            f"expected the web address the folder will be served from, got {value!r}",
+            "for example https://example.org/backcare/",
+        )
+    if parts.query or parts.fragment:
+        raise doc.error(node, "base_url", "the address of a folder takes no ?query or #fragment")
+    return str(value) if str(value).endswith("/") else f"{value}/"
+
+
+def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
+
+    value = doc.value(node, "image")
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(node, "image", "expected the path of a PNG file")
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise doc.error(
+            node, "image", f"cannot read '{value}' ({exc.strerror or exc}; looked at {path})"
+        ) from None
+    try:
+        width, height, _ = png_size(data)
+    except ExportError:
+        raise doc.error(node, "image", f"'{value}' is not a PNG image", "save the cover as PNG") from None
+    low, high = COVER_SIDE_PX
+    if width != height or not low <= width <= high:
+        raise doc.error(
+            node,
+            "image",
+            f"'{value}' is {width}x{height} pixels; podcast apps want a square of {low} to {high}",
+            "leave 'image' out and a cover is generated",
+        )
+    return path, data
+
+
+def _episode(doc: Doc, node: yaml.Node, key: str, number: int, width: int, base_dir: Path) -> Episode:
+    if isinstance(node, yaml.ScalarNode):  # "- lower-back-10min" is short for "- routine: lower-back-10min"
+        fields = {"routine": node}
+        routine_key = key
+    else:
+        fields = doc.mapping(node, key, EPISODE_KEYS, "an episode")
+        routine_key = f"{key}.routine"
+        if "routine" not in fields:
+            raise doc.error(node, routine_key, "missing 'routine': a built-in routine name or a .yaml path")
+    written = doc.value(fields["routine"], routine_key)
+    if not isinstance(written, str) or not written.strip():
+        raise doc.error(fields["routine"], routine_key, "expected a built-in routine name or a .yaml path")
+    ref, text = _resolve(doc, fields["routine"], routine_key, written.strip(), base_dir)
+    routine = load_routine(ref)
+    overrides: dict[str, Any] = {"routine": written.strip()}
+    if "title" in fields:
+        overrides["title"] = _text(doc, fields, "title", f"{key}.title")
+        routine = replace(routine, title=overrides["title"])
+    if "description" in fields:
+        overrides["description"] = _text(doc, fields, "description", f"{key}.description")
+        routine = replace(routine, description=overrides["description"])
+    verbosity = "full"
+    if "verbosity" in fields:
+        verbosity = overrides["verbosity"] = _choice(doc, fields["verbosity"], f"{key}.verbosity")
+    intro = "full" if number == 1 else "short"  # the full safety note once; later a one-line reminder
+    if "intro" in fields:
+        value = doc.value(fields["intro"], f"{key}.intro")
+        if isinstance(value, bool | str) and value in INTRO_WORDS:
+            intro = overrides["intro"] = INTRO_WORDS[value]
+        else:
+            raise doc.error(
+                fields["intro"],
+                f"{key}.intro",
+                f"expected on or off (or full, short, none), got {value!r}",
+                suggest(str(value), ("full", "short", "none")),
+            )
+    duration_ms = None
+    if "duration" in fields:
+        duration_ms = overrides["duration"] = _duration(doc, fields["duration"], f"{key}.duration")
+    voice = None
+    if "voice" in fields:
+        voice = overrides["voice"] = _voice(doc, fields["voice"], f"{key}.voice", base_dir)
+    stem = _slug(Path(ref).stem if ref.endswith((".yaml", ".yml")) else ref)
+    return Episode(
+        number=number,
+        key=written.strip(),
+        ref=ref,
+        routine=routine,
+        source_text=text,
+        filename=f"{number:0{width}d}-{stem}.mp3",
+        line=node.start_mark.line + 1,
+        verbosity=verbosity,
+        intro=intro,
+        voice=voice,
+        duration_ms=duration_ms,
+        overrides=tuple(sorted(overrides.items())),
+    )
+
+
+def _resolve(doc: Doc, node: yaml.Node, key: str, written: str, base_dir: Path) -> tuple[str, str]:
+    """A routine as written -> (ref for load_routine, its text): a file beside the series wins."""
+    builtins = builtin_routines()
+    path = Path(written).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if path.is_file():
+        return str(path), read_text(path)
+    if written in builtins:
+        return written, builtins[written].read_text(encoding="utf-8")
+    nearby = [p.name for p in base_dir.glob("*.y*ml")] if base_dir.is_dir() else []
+    hint = suggest(written, [*builtins, *nearby]) or "built-in routines: " + ", ".join(sorted(builtins))
+    raise doc.error(
+        node, key, f"no routine file or built-in routine named '{written}' (looked at {path})", hint
+    )
+
+
+def _choice(doc: Doc, node: yaml.Node, key: str) -> str:
+
+    value = doc.value(node, key)
+    if value not in VERBOSITY:
+        raise doc.error(
+            node,
+            key,
+            f"expected one of {', '.join(VERBOSITY)}, got {value!r}",
+            suggest(str(value), VERBOSITY),
+        )
+    return str(value)
+
+
+def _duration(doc: Doc, node: yaml.Node, key: str) -> int:
+    try:
+        span = parse_span(doc.value(node, key), allow_breaths=False)
+    except DurationSyntaxError as exc:
+        raise doc.error(node, key, str(exc)) from None
+    assert span.ms is not None
+    low, high = TARGET_RANGE_MS
+    if not low <= span.ms <= high:
+        raise doc.error(
+            node, key, f"{span.describe()} is out of range: {low // 1000}s to {high // 3_600_000}h"
+        )
+    return span.ms
+
+
+def _voice(doc: Doc, node: yaml.Node, key: str, base_dir: Path) -> str:
+
+    value = doc.value(node, key)
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(node, key, "expected a voice profile name or a .yaml path")
+    try:
+        found = find_profile(value, base_dir)
+    except RoutineError as exc:
+        raise doc.error(node, key, exc.message, exc.hint) from None
+    if value.endswith((".yaml", ".yml")) or "/" in value:
+        return str(found.resolve())  # the build would look for a relative path beside the routine
+    return value
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "episode"

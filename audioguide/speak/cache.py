@@ -1,0 +1,93 @@
+"""The on-disk speech cache: content-addressed, checksummed, shared by every build on the machine."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from audioguide.errors import ExportError, SpeechError
+from audioguide.fsutil import atomic_write
+
+MAGIC = b"AGPCM\x00\x01\x00"
+HEADER = struct.Struct("<8sII32s")  # magic, sample rate, sample count, sha256 of the payload
+FORMAT_VERSION = 2  # bump when clip post-processing changes: old entries then simply miss
+
+
+def default_cache_dir() -> Path:
+    """``$AUDIOGUIDE_CACHE``, else ``$XDG_CACHE_HOME/audioguide``, else ``~/.cache/audioguide``."""
+    if os.environ.get("AUDIOGUIDE_CACHE"):
+        return Path(os.environ["AUDIOGUIDE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "audioguide"
+
+
+def speech_key(engine: str, settings: dict[str, object], text: str) -> str:
+    """The cache key of one phrase: a hash of engine identity, voice settings and the exact text."""
+    blob = json.dumps(
+        {"v": FORMAT_VERSION, "engine": engine, "settings": settings, "text": text},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class SpeechCache:
+    """Clips stored as int16 with a checksum; a corrupt or truncated entry reads as a miss."""
+
+    def __init__(self, base: Path | None = None) -> None:
+        self.base = base or default_cache_dir()
+        self.root = self.base / "speech"
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.pcm"
+
+    def get(self, key: str, rate: int) -> np.ndarray | None:
+        """The cached clip as read-only float32, or None when absent, corrupt or of another rate."""
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if len(data) < HEADER.size:
+            return self._discard(path)
+        magic, file_rate, count, digest = HEADER.unpack_from(data)
+        payload = memoryview(data)[HEADER.size :]
+        if (
+            magic != MAGIC
+            or file_rate != rate
+            or len(payload) != count * 2
+            or hashlib.sha256(payload).digest() != digest
+        ):
+            return self._discard(path)
+        samples = np.frombuffer(payload, dtype="<i2").astype(np.float32) / 32768.0
+        samples.flags.writeable = False
+        return samples
+
+    def put(self, key: str, samples: np.ndarray, rate: int) -> np.ndarray:
+        """Store a float clip (quantised to int16); return exactly what a later ``get`` will return."""
+        pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
+        payload = pcm.tobytes()
+        header = HEADER.pack(MAGIC, rate, len(pcm), hashlib.sha256(payload).digest())
+        try:
+            with atomic_write(self.path(key), durable=False) as fh:
+                fh.write(header + payload)
+        except (OSError, ExportError) as err:
+            raise SpeechError(
+                f"cannot write the speech cache in {self.root}: {err}; free some space there "
+                "or point AUDIOGUIDE_CACHE at another folder"
+            ) from None
+        out = pcm.astype(np.float32) / 32768.0
+        out.flags.writeable = False
+        return out
+
+    @staticmethod
+    def _discard(path: Path) -> None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None

@@ -1,0 +1,202 @@
+"""Direct libespeak-ng engine in synchronous mode: fast, deterministic, no races (the Linux default)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import difflib
+import os
+import threading
+from pathlib import Path
+
+from audioguide.errors import SpeechError
+
+# espeak_AUDIO_OUTPUT and espeak_PARAMETER values, from speak_lib.h.
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+CHARS_UTF8 = 1
+PARAM_RATE, PARAM_VOLUME, PARAM_PITCH = 1, 2, 3
+EE_OK = 0
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class _Voice(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_char_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
+def _bundled() -> tuple[str, str] | None:
+    """(library, data folder) from the espeakng-loader wheel, if installed."""
+    try:  # an optional wheel (Linux only): the system library serves where it is missing
+        import espeakng_loader
+    except ImportError:
+        return None
+    lib = Path(espeakng_loader.get_library_path())
+    data = Path(espeakng_loader.__file__).parent / "espeak-ng-data"
+    if lib.is_file() and (data / "phontab").is_file():
+        return str(lib), str(data)
+    return None
+
+
+def library_path() -> tuple[str, str | None] | None:
+    """(library, data folder or None for the library's default), preferring the system's library."""
+    system = ctypes.util.find_library("espeak-ng")
+    if system:
+        return system, None
+    return _bundled()
+
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def _load() -> tuple[ctypes.CDLL, int]:
+    """Load and initialise libespeak-ng once per process; return (library, sample rate)."""
+    if "lib" in _state:
+        return _state["lib"], _state["rate"]  # type: ignore[return-value]
+    found = library_path()
+    if found is None:
+        raise SpeechError(
+            "libespeak-ng is not available: run 'make setup' (installs the espeakng-loader wheel) "
+            "or install your system's espeak-ng package"
+        )
+    lib_path, data = found
+    if data is not None:
+        # libespeak-ng exits the whole process when it cannot find its data, so check first.
+        if not (Path(data) / "phontab").is_file():
+            raise SpeechError(f"eSpeak NG voice data is missing at {data}")
+        os.environ["ESPEAK_DATA_PATH"] = data
+    try:
+        lib = ctypes.CDLL(lib_path, mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        raise SpeechError(f"cannot load libespeak-ng from {lib_path}: {exc}") from exc
+    lib.espeak_Initialize.restype = ctypes.c_int
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.espeak_Info.restype = ctypes.c_char_p
+    lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+    lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_Synth.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_uint,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_uint,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+    ]
+    lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
+    lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+    home = str(Path(data).parent).encode() if data else None
+    rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, home, 0)
+    if rate <= 0:
+        raise SpeechError(f"libespeak-ng failed to initialise (from {lib_path})")
+    path_data = ctypes.c_char_p()
+    version = (lib.espeak_Info(ctypes.byref(path_data)) or b"?").decode()
+    _state.update(lib=lib, rate=rate, version=version, data=(path_data.value or b"").decode())
+    return lib, rate
+
+
+def _variant_names() -> list[str]:
+    folder = Path(str(_state["data"])) / "voices" / "!v"
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def list_variants() -> list[str]:
+    """The voice variants (``+f3``, ``+m2``, ...) this libespeak-ng offers, from its data folder."""
+    with _lock:
+        _load()
+        return _variant_names()
+
+
+def _check_variant(voice: str) -> None:
+    """eSpeak NG ignores an unknown ``+variant`` without a word; refuse it instead (call under _lock)."""
+    _, plus, variant = voice.partition("+")
+    if not plus:
+        return
+    if "variants" not in _state:
+        _state["variants"] = tuple(_variant_names())
+    names: tuple[str, ...] = _state["variants"]  # type: ignore[assignment]
+    if names and variant not in names:  # none found: the data folder is unknown, so trust the library
+        close = difflib.get_close_matches(variant, names, n=1)
+        hint = f"did you mean '+{close[0]}'? " if close else ""
+        raise SpeechError(
+            f"eSpeak NG has no voice variant '+{variant}' (in '{voice}'); {hint}"
+            "'audioguide voices' lists the voices and variants"
+        )
+
+
+def list_voices() -> list[dict[str, str]]:
+    """The voices this libespeak-ng offers: id, name, languages, gender."""
+    with _lock:
+        lib, _ = _load()
+        voices = lib.espeak_ListVoices(None)
+        out = []
+        i = 0
+        while voices[i]:
+            v = voices[i].contents
+            langs = v.languages[1:].split(b"\0", 1)[0].decode(errors="replace") if v.languages else ""
+            gender = {1: "male", 2: "female"}.get(v.gender, "")
+            out.append(
+                {
+                    "id": (v.identifier or b"").decode(),
+                    "name": (v.name or b"").decode(),
+                    "language": langs,
+                    "gender": gender,
+                }
+            )
+            i += 1
+    return out
+
+
+class EspeakEngine:
+    """Speech through libespeak-ng's synchronous API, one utterance at a time under a lock."""
+
+    name = "espeak"
+
+    def __init__(self) -> None:
+        _load()
+
+    def identity(self) -> str:
+        return f"espeak-ng {_state['version']}"
+
+    def synthesize(self, text: str, settings: dict[str, object]) -> tuple[bytes, int]:
+        chunks: list[bytes] = []
+
+        def collect(wav: ctypes._Pointer, count: int, events: int) -> int:
+            if wav and count > 0:
+                chunks.append(ctypes.string_at(wav, count * 2))
+            return 0
+
+        callback = _CALLBACK(collect)
+        with _lock:
+            lib, rate = _load()
+            voice = str(settings.get("voice", "en-us")).encode()
+            _check_variant(voice.decode())
+            if lib.espeak_SetVoiceByName(voice) != EE_OK:
+                raise SpeechError(f"eSpeak NG has no voice '{voice.decode()}' (see 'audioguide voices')")
+            lib.espeak_SetParameter(PARAM_RATE, int(settings.get("rate", 150)), 0)  # type: ignore[call-overload]
+            lib.espeak_SetParameter(PARAM_PITCH, int(settings.get("pitch", 50)), 0)  # type: ignore[call-overload]
+            volume = round(100 * float(settings.get("volume", 1.0)))  # type: ignore[arg-type]
+            lib.espeak_SetParameter(PARAM_VOLUME, volume, 0)
+            lib.espeak_SetSynthCallback(callback)
+            data = text.encode("utf-8") + b"\0"
+            err = lib.espeak_Synth(data, len(data), 0, 1, 0, CHARS_UTF8, None, None)
+            lib.espeak_SetSynthCallback(_CALLBACK())
+        if err != EE_OK:
+            raise SpeechError(f"eSpeak NG failed to speak {text!r} (error {err})")
+        pcm = b"".join(chunks)
+        if not pcm:
+            raise SpeechError(f"eSpeak NG returned no audio for {text!r}")
+        return pcm, rate

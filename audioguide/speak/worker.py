@@ -1,0 +1,73 @@
+"""A speech worker process, ``python -m audioguide.speak.worker ENGINE [TIMEOUT_S]``: it speaks
+the phrases sent on stdin.
+
+Protocol: each request and reply is a 4-byte little-endian length and a pickle.
+The first reply is the hello: (True, engine identity) or (False, message) when the
+engine cannot start. Request: (text, key, settings, cache folder). Reply: (True, None)
+once the finished clip is in the cache, or (False, message naming the engine and the
+fix). The worker keeps one loaded engine and speaks each phrase in a forked child
+(see ``isolate``) that is killed after TIMEOUT_S, so every phrase starts from the same
+engine state and a hung engine costs bounded time; it post-processes and stores the
+clip itself, so that work runs in parallel too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+
+from audioguide.errors import AudioguideError
+from audioguide.speak.cache import SpeechCache
+from audioguide.speak.clips import postprocess
+from audioguide.speak.engines import make_engine
+from audioguide.speak.engines.base import engine_fix, speech_timeout_s
+from audioguide.speak.engines.isolate import run_isolated
+from audioguide.speak.wire import receive, send
+from audioguide.units import SAMPLE_RATE
+
+
+def main(argv: list[str]) -> int:
+    # Replies go to a private copy of stdout; fd 1 itself is pointed at stderr so
+    # that nothing an engine prints can corrupt the protocol.
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+
+    name = argv[0] if argv else "auto"
+    try:
+        timeout_s = speech_timeout_s(float(argv[1]) if len(argv) > 1 else None)
+        engine = make_engine(name)
+        send(replies, (True, engine.identity()))
+    except AudioguideError as exc:
+        send(replies, (False, str(exc)))
+        return 1
+    except Exception as exc:  # a broken engine class: report it, do not die without a word
+        send(replies, (False, f"the speech engine '{name}' failed to start: {type(exc).__name__}: {exc}"))
+        return 1
+    fix = engine_fix(getattr(engine, "name", name))
+    requests = sys.stdin.buffer
+    while True:
+        message = receive(requests)
+        if message is None:
+            return 0
+        text, key, settings, cache_root = cast(tuple[str, str, dict[str, object], str], message)
+        what = f"the {getattr(engine, 'name', name)} engine speaking {text[:60]!r}"
+        try:
+            pcm, rate = run_isolated(engine.synthesize, text, settings, timeout_s=timeout_s, what=what)
+            try:
+                clip = postprocess(np.frombuffer(pcm, dtype="<i2"), rate)
+            except AudioguideError as exc:
+                raise type(exc)(f"{what}: {exc}") from None
+            SpeechCache(Path(cache_root)).put(key, clip, SAMPLE_RATE)
+            send(replies, (True, None))
+        except AudioguideError as exc:
+            send(replies, (False, f"{exc}; {fix}"))
+        except Exception as exc:  # e.g. an engine that returned something other than PCM bytes
+            send(replies, (False, f"{what} failed: {type(exc).__name__}: {exc}; {fix}"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Helpers around the pipeline: voice previews, voice-pack scripts and voice measurements."""
