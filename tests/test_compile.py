@@ -44,10 +44,10 @@ def script_text(script: Script) -> str:
 
 
 def test_flagship_script_matches_golden_file() -> None:
-    """The flagship's words are reviewed like code: regenerate with UPDATE_GOLDEN=1 and read the diff."""
+    """The flagship's words are reviewed like code: regenerate with AUDIOGUIDE_UPDATE_GOLDEN=1 and read the diff."""
     text = script_text(compile_routine(load_routine("lower-back-10min")))
     golden = GOLDEN / "lower-back-10min.script.txt"
-    if os.environ.get("UPDATE_GOLDEN"):
+    if os.environ.get("AUDIOGUIDE_UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
