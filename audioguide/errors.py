@@ -67,6 +67,10 @@ class SpeechError(AudioguideError):
     exit_code = 4
 
 
+class EngineUnavailable(SpeechError):
+    """A speech engine cannot start on this machine (not installed, or its runtime does not load)."""
+
+
 class RenderError(AudioguideError):
     """Mixing or mastering failed (for example an unreadable ambience file)."""
 

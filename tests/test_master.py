@@ -42,9 +42,9 @@ LOUDNESS_TOL_LU = 1.0
 MP3_DECODE_OVERSHOOT_DB = 0.1
 """Allowed over -1 dBTP in a decoded lossy file. The limiter holds the PCM at or under its ceiling, but
 an MP3/Vorbis decoder rebuilds the waveform with coding noise, and that noise can push a peak up. The
-limiter already aims 1.5 dB lower for lossy formats (render.CODEC_HEADROOM_DB, measured overshoot up
-to 1.25 dB), so this 0.1 dB only covers the meters' own disagreement (ffmpeg oversamples to 192 kHz
-with its own interpolator)."""
+limiter already aims lower for lossy formats (export.formats: 2.5 dB for MP3, measured overshoot
+up to 2.34 dB with the neural voice), so this 0.1 dB only covers the meters' own disagreement
+(ffmpeg oversamples to 192 kHz with its own interpolator)."""
 PREDICTION_TOL_LU = 0.2
 """Mastering predicts the loudness after its limiter from a summary of the first pass; ffmpeg agrees."""
 GENTLE_LIMITING_DB = 3.0
@@ -133,7 +133,7 @@ def test_limiting_is_gentle(flagship: BuildResult) -> None:
     report = flagship.master
     linear = report.target_lufs - report.measured_lufs  # the gain if nothing were limited
     assert 0.0 <= report.gain_db - linear <= GENTLE_LIMITING_DB
-    assert report.limiter_ceiling_dbtp == pytest.approx(-2.5)  # -1 dBTP less the MP3 headroom
+    assert report.limiter_ceiling_dbtp == pytest.approx(-3.5)  # -1 dBTP less the 2.5 dB MP3 headroom
 
 
 def test_loudness_option_minus_19_through_the_cli(folder: Path) -> None:
@@ -233,7 +233,8 @@ def test_bed_sits_at_its_level_under_the_target(bed: tuple[BuildResult, np.ndarr
 
 def test_ambience_build_is_still_on_target(bed: tuple[BuildResult, np.ndarray]) -> None:
     lufs, peak = ebur128(bed[0].output)
-    assert lufs == pytest.approx(-16.0, abs=LOUDNESS_TOL_LU) and peak <= -1.0
+    # WAV: no coding noise, but ffmpeg's 192 kHz true-peak reading and ours (4x) differ a little.
+    assert lufs == pytest.approx(-16.0, abs=LOUDNESS_TOL_LU) and peak <= -1.0 + MP3_DECODE_OVERSHOOT_DB
 
 
 # --- spatial ----------------------------------------------------------------------------------------

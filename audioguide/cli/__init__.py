@@ -176,6 +176,11 @@ def _build_options(**kw: Any) -> BuildOptions:
     )
 
 
+def _notices(notices: tuple[str, ...]) -> None:
+    for notice in notices:
+        click.echo(f"audioguide: note: {notice}", err=True)
+
+
 @cli.command()
 @click.argument("routine")
 @click.option(
@@ -208,6 +213,7 @@ def build(routine: str, quiet: bool, mono: bool, **kw: Any) -> None:
 
     options = _build_options(stereo=not mono, **kw)
     result = run_build(routine, options, progress=_Progress(quiet))
+    _notices(result.plan.notices)
     tl = result.plan.timeline
     sources = ", ".join(f"{n} from {s}" for s, n in sorted(result.speech_sources.items()))
     click.echo(
@@ -223,7 +229,9 @@ def build(routine: str, quiet: bool, mono: bool, **kw: Any) -> None:
 def plan(routine: str, as_json: bool, **kw: Any) -> None:
     """Show ROUTINE's compiled session as a cue sheet: every event with start, end, kind and text."""
 
-    timeline = make_plan(routine, _build_options(**kw)).timeline
+    result = make_plan(routine, _build_options(**kw))
+    _notices(result.notices)
+    timeline = result.timeline
     if as_json:
         click.echo(json.dumps(plan_data(timeline), indent=2, ensure_ascii=False))
         return

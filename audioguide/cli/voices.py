@@ -15,9 +15,10 @@ from audioguide.tools.preview import write_preview
 
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--engines", "show_engines", is_flag=True, help="Also list every voice each engine offers.")
 @click.pass_context
-def voices(ctx: click.Context, as_json: bool) -> None:
-    """List the voice profiles, and the voices each installed speech engine offers here.
+def voices(ctx: click.Context, as_json: bool, show_engines: bool) -> None:
+    """List the voice profiles: which engine and voice each uses, and whether it can speak here.
 
     \b
     Subcommands:
@@ -38,10 +39,15 @@ def voices(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"  {p['name']:14} unusable: {p['error']}")
             continue
         settings = f"{p['engine']}/{p['voice']}, {p['rate']} wpm, pitch {p['pitch']}, volume {p['volume']}"
+        engine = engines.get(str(p["engine"]) if p["engine"] != "auto" else "espeak", {"available": True})
+        here = "can speak here" if engine["available"] else f"cannot speak here: {engine.get('error')}"
         click.echo(f"  {p['name']:14} {p['description']}")
-        click.echo(f"  {'':14} {settings}  ({p['source']})")
+        click.echo(f"  {'':14} {settings}; {here}  ({p['source']})")
         if p["recordings"]:
             click.echo(f"  {'':14} recordings: {p['recordings']}")
+    if not show_engines:
+        click.echo("\nEvery voice each engine offers: audioguide voices --engines")
+        return
     for name, info in engines.items():
         click.echo("")
         if not info["available"]:

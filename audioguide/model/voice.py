@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-ENGINE_NAMES = ("auto", "espeak", "pyttsx3", "tone")
-"""Every speech engine by name: "auto" picks the best one installed here; "tone" drafts timing with
-tones instead of words. ``audioguide.speak.engines.base.ENGINES`` builds each one."""
+ENGINE_NAMES = ("auto", "hibari", "espeak", "pyttsx3", "tone")
+"""Every speech engine by name: "hibari" is the neural voice; "auto" picks the formant synthesizer
+installed here (eSpeak NG, else pyttsx3's platform voice); "tone" drafts timing with tones.
+``audioguide.speak.engines.base.ENGINES`` builds each one."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from audioguide.compile.compiler import PACES, compile_routine
 from audioguide.compile.compiler import Options as CompileOptions
-from audioguide.errors import ExportError
+from audioguide.errors import EngineUnavailable, ExportError
 from audioguide.export.cover import make_cover
 from audioguide.export.encode import MP3_BITRATES_KBPS, encode_file
 from audioguide.export.formats import DEFAULT_FORMAT, format_for, get_format
@@ -29,6 +29,7 @@ from audioguide.model.voice import VoiceProfile
 from audioguide.render.mixer import MasterReport, Mixer, RenderOptions, master, prefetch
 from audioguide.schedule import schedule
 from audioguide.speak.cache import SpeechCache, default_cache_dir
+from audioguide.speak.engines.hibari import available as hibari_unavailable
 from audioguide.speak.synth import speak
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class Plan:
     script: Script
     clips: dict[str, Clip]
     timeline: Timeline
+    notices: tuple[str, ...] = ()  # things the user should know, e.g. that the fallback voice spoke
 
 
 @dataclass(frozen=True)
@@ -91,25 +93,61 @@ class BuildResult:
 def make_plan(
     ref: str | Path | Routine, options: BuildOptions | None = None, progress: Progress | None = None
 ) -> Plan:
-    """Load, compile, speak and schedule: the exact timeline, with every phrase synthesized (cached)."""
+    """Load, compile, speak and schedule: the exact timeline, with every phrase synthesized (cached).
+
+    Where the neural voice cannot run (not installed, or onnxruntime does not load here), the plan
+    is spoken with the eSpeak NG profile instead and ``Plan.notices`` says so: never silently.
+    """
     options = options or BuildOptions()
     routine = ref if isinstance(ref, Routine) else load_routine(ref)
-    profile = load_profile(options.voice or routine.voice, routine.base_dir)
-
-    profile = profile.with_rate_scale(PACES.get(options.compile.pace, (1.0, 1.0))[0])
+    profile, notices = _profile(routine, options)
     script = compile_routine(routine, options.compile)
     cache = SpeechCache(options.cache_dir) if options.cache_dir else SpeechCache()
     report = (lambda done, total: progress("speech", done, total)) if progress else None
-    clips = speak(
-        script.phrases(),
-        profile,
-        engine=options.engine,
-        cache=cache,
-        jobs=options.jobs,
-        progress=report,
-        recordings=options.recordings,
-    )
-    return Plan(routine, profile, script, clips, schedule(script, clips))
+
+    def spoken(profile: VoiceProfile) -> dict[str, Clip]:
+        return speak(
+            script.phrases(),
+            profile,
+            engine=options.engine,
+            cache=cache,
+            jobs=options.jobs,
+            progress=report,
+            recordings=options.recordings,
+        )
+
+    try:
+        clips = spoken(profile)
+    except EngineUnavailable as exc:
+        if profile.engine != "hibari" or options.engine == "hibari":
+            raise
+        profile, notice = _fallback(routine, options, str(exc))
+        notices += (notice,)
+        clips = spoken(profile)
+    return Plan(routine, profile, script, clips, schedule(script, clips), notices)
+
+
+FALLBACK_PROFILE = "espeak"
+"""The profile that speaks when the neural voice cannot run here, or when a formant or draft engine
+is asked for with a neural profile (its voice id means nothing to them)."""
+
+
+def _profile(routine: Routine, options: BuildOptions) -> tuple[VoiceProfile, tuple[str, ...]]:
+    """The voice profile a plan speaks with, at the pace's rate, and any notice about it."""
+    profile = load_profile(options.voice or routine.voice, routine.base_dir)
+    notices: tuple[str, ...] = ()
+    if profile.engine == "hibari" and options.engine not in (None, "hibari"):
+        profile = load_profile(FALLBACK_PROFILE, routine.base_dir)
+    elif profile.engine == "hibari" and options.engine is None and (reason := hibari_unavailable()):
+        profile, notice = _fallback(routine, options, reason)
+        notices = (notice,)
+    return profile.with_rate_scale(PACES[options.compile.pace][0]), notices
+
+
+def _fallback(routine: Routine, options: BuildOptions, reason: str) -> tuple[VoiceProfile, str]:
+    profile = load_profile(FALLBACK_PROFILE, routine.base_dir)
+    notice = f"the neural voice cannot run here ({reason}); speaking with the '{FALLBACK_PROFILE}' profile"
+    return profile.with_rate_scale(PACES[options.compile.pace][0]), notice
 
 
 def default_output(routine: Routine, fmt: str = DEFAULT_FORMAT) -> Path:

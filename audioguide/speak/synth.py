@@ -15,7 +15,7 @@ from typing import cast
 
 import numpy as np
 
-from audioguide.errors import SpeechError
+from audioguide.errors import EngineUnavailable, SpeechError
 from audioguide.model.clip import Clip
 from audioguide.model.voice import VoiceProfile
 from audioguide.speak.cache import SpeechCache, speech_key
@@ -64,11 +64,13 @@ class _Worker:
                     f"the {engine_name} speech engine did not start within {self.limit_s:g} s; "
                     f"{engine_fix(engine_name)}"
                 )
-            raise SpeechError(f"the {engine_name} speech worker failed to start; {engine_fix(engine_name)}")
+            raise EngineUnavailable(
+                f"the {engine_name} speech worker failed to start; {engine_fix(engine_name)}"
+            )
         ok, detail = cast(tuple[bool, object], hello)
         if not ok:
             self.close()
-            raise SpeechError(str(detail))
+            raise EngineUnavailable(str(detail))
 
     def _watched(self, fn: Callable[[], object]) -> object:
         timer = threading.Timer(self.limit_s, self.kill)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from audioguide.errors import SpeechError
 from audioguide.speak.engines import espeak
+from audioguide.speak.engines.hibari import BUNDLED_VOICES, HibariEngine
 from audioguide.speak.engines.pyttsx3_engine import Pyttsx3Engine, list_voices
 
 
@@ -11,6 +12,14 @@ def engine_voices(timeout_s: float = 20.0) -> dict[str, dict[str, object]]:
     """Per speech engine: whether it is installed here, its identity, and the voices it offers
     (id, name, language, gender). A missing or broken engine is reported, not raised."""
     out: dict[str, dict[str, object]] = {}
+    try:
+        out["hibari"] = {
+            "available": True,
+            "identity": HibariEngine().identity(),
+            "voices": [{"id": v, "name": v, "language": "en-us", "gender": "female"} for v in BUNDLED_VOICES],
+        }
+    except SpeechError as exc:
+        out["hibari"] = {"available": False, "error": str(exc), "voices": []}
     try:
         voices = espeak.list_voices()
         out["espeak"] = {

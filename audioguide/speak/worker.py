@@ -40,6 +40,9 @@ def main(argv: list[str]) -> int:
     try:
         timeout_s = speech_timeout_s(float(argv[1]) if len(argv) > 1 else None)
         engine = make_engine(name)
+        load = getattr(engine, "load", None)
+        if callable(load):  # engines with a model read it now, so a model that cannot load fails the hello
+            load()
         send(replies, (True, engine.identity()))
     except AudioguideError as exc:
         send(replies, (False, str(exc)))

@@ -11,6 +11,7 @@ from audioguide.errors import SpeechError
 from audioguide.model.voice import ENGINE_NAMES
 from audioguide.speak.engines import espeak
 from audioguide.speak.engines.espeak import EspeakEngine
+from audioguide.speak.engines.hibari import HibariEngine
 from audioguide.speak.engines.pyttsx3_engine import Pyttsx3Engine
 from audioguide.speak.engines.tone import ToneEngine
 
@@ -38,6 +39,7 @@ class Engine(Protocol):
 
 
 ENGINES: dict[str, Callable[[], Engine]] = {
+    "hibari": HibariEngine,
     "espeak": EspeakEngine,
     "pyttsx3": Pyttsx3Engine,
     "tone": ToneEngine,
@@ -90,6 +92,10 @@ def engine_fix(name: str) -> str:
         return (
             "check the profile's voice id against 'audioguide voices', or try '--engine pyttsx3'; "
             "'make setup' reinstalls libespeak-ng"
+        )
+    if name == "hibari":
+        return (
+            "'make setup' reinstalls hibari-tts and onnxruntime; '--engine espeak' speaks a draft meanwhile"
         )
     if name == "pyttsx3":
         return (

@@ -1,0 +1,144 @@
+"""The neural voice: hibari-tts, an offline ONNX model distilled from Kokoro-82M, run on onnxruntime.
+
+The wheel carries its voice ("heart", US English, 24 kHz, Apache-2.0) and its own text-to-phoneme
+rules (lexicons and a small network for unknown words; no eSpeak), so nothing is downloaded at run
+time. Other hibari voices download on first use; this engine refuses them.
+
+Determinism (measured on 8 flagship phrases): with one onnxruntime thread and a fixed seed a phrase
+is bit-identical in any process and after any other phrase. The bits change with the number of
+threads (3 of 8 phrases the same at two), the onnxruntime version, and the FFT that hibari picks at
+import (scipy's where scipy is installed), so the identity, and with it every cache key, names each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import platform
+import sys
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audioguide.errors import EngineUnavailable, SpeechError
+
+SEED = 0
+"""hibari samples its durations and noise from a generator; a fixed seed makes a phrase repeatable."""
+WPM_AT_SPEED_1 = 242.0
+"""Words per minute over the trimmed clips at speed 1.0, from speed 0.6 -> 144, 0.7 -> 168 and
+0.8 -> 194 wpm measured on eight flagship phrases (rate is linear in speed over 0.5-0.8)."""
+SPEED_RANGE = (0.5, 1.2)
+"""Outside this the voice slurs (slower) or clips words (faster); also where the measured line holds."""
+BUNDLED_VOICES = ("heart",)
+SAMPLE_RATE_HZ = 24_000
+"""hibari.SAMPLE_RATE: the model speaks at 24 kHz; clips are resampled to 44.1 kHz afterwards."""
+ENGINE_REVISION = 1
+"""Bump when this wrapper changes how text becomes samples (it is part of the identity)."""
+
+
+def _package_dir() -> Path | None:
+    spec = importlib.util.find_spec("hibari")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def available() -> str | None:
+    """None when the neural voice can run here, else why not (cheap: nothing is imported)."""
+    for module, package in (("hibari", "hibari-tts"), ("onnxruntime", "onnxruntime")):
+        if importlib.util.find_spec(module) is None:
+            return f"{package} is not installed (run 'make setup')"
+    return None
+
+
+@cache
+def _assets_sha256(folder: Path) -> str:
+    """One digest over every file the voice reads (model, lexicons, rules): about 11 MB, ~30 ms."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def speed_for(rate_wpm: int) -> float:
+    """The hibari speed that speaks at ``rate_wpm`` words per minute, within SPEED_RANGE."""
+    low, high = SPEED_RANGE
+    return round(min(high, max(low, rate_wpm / WPM_AT_SPEED_1)), 3)
+
+
+class HibariEngine:
+    """hibari-tts at one thread and a fixed seed: text in, 16-bit PCM at 24 kHz out.
+
+    Creating one is cheap (the parent process only needs ``identity()`` for cache keys); ``load()``
+    reads the model, and a worker calls it before it says hello, so a model that cannot load is
+    reported as the engine failing to start.
+    """
+
+    name = "hibari"
+
+    def __init__(self) -> None:
+        reason = available()
+        folder = _package_dir()
+        if reason is not None or folder is None:
+            raise EngineUnavailable(f"the neural voice cannot run here: {reason or 'hibari-tts is missing'}")
+        self._assets = folder / "assets"
+        self._tts: Any = None
+        self._voice: str | None = None
+
+    def identity(self) -> str:
+        """Engine, versions and the model's digest: everything besides the settings that shapes a clip."""
+        parts = [f"hibari-tts {version('hibari-tts')}", f"rev {ENGINE_REVISION}"]
+        parts.append(f"assets {_assets_sha256(self._assets)}")
+        parts.append(f"onnxruntime {version('onnxruntime')}, 1 thread, seed {SEED}")
+        try:  # hibari's FFT is scipy's when scipy is importable, else numpy's
+            fft = f"scipy {version('scipy')}" if importlib.util.find_spec("scipy") else "numpy"
+        except PackageNotFoundError:
+            fft = "numpy"
+        parts.append(f"numpy {np.__version__}, fft {fft}, {platform.machine()}")
+        return "; ".join(parts)
+
+    def load(self, voice: str = BUNDLED_VOICES[0]) -> None:
+        """Read the model and lexicons for ``voice`` (1-1.6 s); SpeechError with the fix on failure."""
+        if self._tts is not None and self._voice == voice:
+            return
+        if voice not in BUNDLED_VOICES:
+            raise SpeechError(
+                f"hibari voice '{voice}' is not bundled with the package (bundled: "
+                f"{', '.join(BUNDLED_VOICES)}); set 'voice: heart' in the profile"
+            )
+        try:  # onnxruntime is loaded only in the speech workers: it is large, and only this engine uses it
+            with contextlib.redirect_stdout(sys.stderr):
+                from hibari import Hibari
+
+                tts = Hibari(voice=voice, threads=1)
+                tts.g2p  # noqa: B018 (loads the lexicons now rather than on the first phrase)
+        except Exception as exc:  # ImportError, an onnxruntime that cannot load here, a damaged model
+            raise EngineUnavailable(f"the neural voice cannot load: {type(exc).__name__}: {exc}") from exc
+        options = tts.sess.get_session_options()
+        if options.intra_op_num_threads != 1 or options.inter_op_num_threads != 1:
+            raise SpeechError("hibari did not run its model on one thread: its output would not repeat")
+        self._tts, self._voice = tts, voice
+
+    def synthesize(self, text: str, settings: dict[str, object]) -> tuple[bytes, int]:
+        """Speak ``text`` at the profile's rate; SpeechError (never silence) when nothing comes out."""
+        voice = str(settings.get("voice") or BUNDLED_VOICES[0])
+        rate = settings.get("rate")
+        speed = speed_for(rate if isinstance(rate, int) else round(WPM_AT_SPEED_1 * 0.75))
+        self.load(voice)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                audio = self._tts(text, speed=speed, seed=SEED)
+        except Exception as exc:
+            raise SpeechError(f"hibari failed on {text[:60]!r}: {type(exc).__name__}: {exc}") from exc
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1 or audio.size == 0 or not np.all(np.isfinite(audio)):
+            raise SpeechError(f"hibari returned no usable audio for {text[:60]!r}")
+        if float(np.max(np.abs(audio))) < 1e-4:  # -80 dBFS: silence, not speech
+            raise SpeechError(f"hibari returned silence for {text[:60]!r}")
+        pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2")
+        return pcm.tobytes(), SAMPLE_RATE_HZ
