@@ -6,12 +6,16 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from audioguide.compile.compiler import HOLD_SHRINK, HOLD_STRETCH
 from audioguide.errors import ScheduleError
 from audioguide.model import cues
 from audioguide.model.clip import Clip
 from audioguide.model.script import Say, Script, Section, Sound, Span
 from audioguide.model.timeline import CUE, HOLD, REST, SPEECH, Chapter, Event, Timeline
 from audioguide.units import SAMPLE_RATE, format_clock, ms_to_samples, samples_to_ms
+
+HOLD_BAND_TEXT = f"{HOLD_SHRINK:g}x to {HOLD_STRETCH:g}x"
+"""How far a timed hold may move from its dose to fit a length."""
 
 MIN_SPEECH_GAP_MS = 300
 """Two phrases never sit closer than this: a listener needs a breath between them."""
@@ -22,14 +26,60 @@ class _Flex:
     base: int
     low: int
     high: int
+    kind: str = "rest"  # "rest" (rests, moving and settling time) gives way before "hold" (a dose)
+    linked: bool = False  # paired with another span (the other side): must keep the same length
 
 
 def _flex(span: Span) -> _Flex:
-    return _Flex(ms_to_samples(span.base_ms), ms_to_samples(span.min_ms), ms_to_samples(span.max_ms))
+    return _Flex(
+        ms_to_samples(span.base_ms),
+        ms_to_samples(span.min_ms),
+        ms_to_samples(span.max_ms),
+        span.kind,
+        span.link is not None,
+    )
 
 
 def fit_spans(flex: list[_Flex], needed: int) -> list[int]:
-    """Lengths (samples) for flexible spans adding up to exactly ``needed``, by one common stretch factor."""
+    """Lengths (samples) for flexible spans adding up to exactly ``needed``.
+
+    Rests, moving and settling time give way first, by one common factor; holds keep their
+    prescribed dose unless the rests alone cannot meet the length, and then change together, by
+    one common factor, within their band. ``needed`` must lie within the spans' bounds.
+    """
+    rests = [i for i, f in enumerate(flex) if f.kind != "hold"]
+    holds = [i for i, f in enumerate(flex) if f.kind == "hold"]
+    hold_base = sum(flex[i].base for i in holds)
+    rest_low, rest_high = sum(flex[i].low for i in rests), sum(flex[i].high for i in rests)
+    if rest_low + hold_base <= needed <= rest_high + hold_base:
+        rest_need, hold_need = needed - hold_base, hold_base
+    elif needed > rest_high + hold_base:
+        rest_need, hold_need = rest_high, needed - rest_high
+    else:
+        rest_need, hold_need = rest_low, needed - rest_low
+    lengths = [0] * len(flex)
+    for group, need in ((rests, rest_need), (holds, hold_need)):
+        for i, n in zip(group, _common_factor([flex[i] for i in group], need), strict=True):
+            lengths[i] = n
+    residual = needed - sum(lengths)
+    # Rounding leaves a few samples over or under: give them to the last unpaired span (the closing
+    # ring-out) and, if it is at its bound, to the spans before it, so the total is exact to the sample.
+    order = [i for i in reversed(range(len(flex))) if not flex[i].linked]
+    order += [i for i in reversed(range(len(flex))) if flex[i].linked]
+    for i in order:
+        if residual == 0:
+            break
+        if residual > 0:
+            step = min(residual, flex[i].high - lengths[i])
+        else:
+            step = max(residual, flex[i].low - lengths[i])
+        lengths[i] += step
+        residual -= step
+    return lengths
+
+
+def _common_factor(flex: list[_Flex], needed: int) -> list[int]:
+    """Each span's base times one factor, clamped to its bounds, adding up to about ``needed``."""
     if not flex:
         return []
 
@@ -45,20 +95,7 @@ def fit_spans(flex: list[_Flex], needed: int) -> list[int]:
             lo = mid
         else:
             hi = mid
-    lengths = [round(min(max(s.base * hi, s.low), s.high)) for s in flex]
-    residual = needed - sum(lengths)
-    # Rounding leaves a few samples over or under: give them to the last span (the closing ring-out)
-    # and, if it is at its bound, to the spans before it, so the total is exact to the sample.
-    for i in reversed(range(len(flex))):
-        if residual == 0:
-            break
-        if residual > 0:
-            step = min(residual, flex[i].high - lengths[i])
-        else:
-            step = max(residual, flex[i].low - lengths[i])
-        lengths[i] += step
-        residual -= step
-    return lengths
+    return [round(min(max(s.base * hi, s.low), s.high)) for s in flex]
 
 
 class _Scheduler:
@@ -101,22 +138,25 @@ class _Scheduler:
         else:
             needed = ms_to_samples(self.script.target_ms) - fixed
             least, most = sum(f.low for f in flex), sum(f.high for f in flex)
+            if self.script.target_about:  # "~10m": the achievable length nearest the one asked for
+                needed = min(max(needed, least), most)
+            shortest, longest = samples_to_ms(fixed + least), samples_to_ms(fixed + most)
+            achievable = f"this routine can last {_human(shortest, up=True)} to {_human(longest, down=True)}"
+            why = (
+                f"its speech, moves and timed parts take {_human(samples_to_ms(fixed))}, and holds stay "
+                f"within {HOLD_BAND_TEXT} of their dose"
+            )
+            asked = f"{self.script.source}: duration {_human(self.script.target_ms)}"
+            about = f"or ask for about this long (duration: ~{_human(self.script.target_ms)})"
             if needed < least:
-                shortest = samples_to_ms(fixed + least)
                 raise ScheduleError(
-                    f"{self.script.source}: duration {_human(self.script.target_ms)} is too short: "
-                    "the speech "
-                    f"and timed parts take {_human(samples_to_ms(fixed))} and the holds and rests can shrink "
-                    f"only to {_human(samples_to_ms(least))}; set duration to at least "
-                    f"{_human(shortest, up=True)}, remove a step, or use --verbosity brief"
+                    f"{asked} is too short: {achievable} ({why}); set duration to at least "
+                    f"{_human(shortest, up=True)} {about}, remove a step, or use --verbosity brief"
                 )
             if needed > most:
-                longest = samples_to_ms(fixed + most)
                 raise ScheduleError(
-                    f"{self.script.source}: duration {_human(self.script.target_ms)} is too long for these "
-                    f"steps: holds and rests can stretch to {_human(longest)} in all; "
-                    "set duration to at most "
-                    f"{_human(longest)} or add steps"
+                    f"{asked} is too long for these steps: {achievable} ({why}); set duration to at most "
+                    f"{_human(longest, down=True)} {about}, add steps, or repeat one with 'rounds:'"
                 )
             fitted = fit_spans(flex, needed)
         for span, n in zip(flex_spans, fitted, strict=True):
@@ -246,13 +286,29 @@ class _Scheduler:
                 raise ScheduleError(f"{e.text!r} runs past the end of the session")
 
 
-def _human(ms: int, *, up: bool = False) -> str:
-    seconds = -(-ms // 1000) if up else round(ms / 1000)
+def _human(ms: int, *, up: bool = False, down: bool = False) -> str:
+    """``9m46s``: rounded up or down to the second where a suggestion must work as written."""
+    seconds = -(-ms // 1000) if up else ms // 1000 if down else round(ms / 1000)
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     if h:
         return f"{h}h{m:02d}m{s:02d}s"
     return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def length_range(script: Script, clips: Mapping[str, Clip]) -> tuple[int, int]:
+    """(shortest, longest) session in samples that ``script`` can be fitted to with these clips."""
+    scheduler = _Scheduler(script, clips)
+    fixed, least, most = 0, 0, 0
+    for item in script.items():
+        n = scheduler.fixed_length(item)
+        if n is not None:
+            fixed += n
+        else:
+            assert isinstance(item, Span)
+            flex = _flex(item)
+            least, most = least + flex.low, most + flex.high
+    return fixed + least, fixed + most
 
 
 def schedule(script: Script, clips: Mapping[str, Clip]) -> Timeline:

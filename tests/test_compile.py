@@ -44,7 +44,7 @@ def script_text(script: Script) -> str:
 
 
 def test_flagship_script_matches_golden_file() -> None:
-    """The flagship's words are reviewed like code: regenerate with AUDIOGUIDE_UPDATE_GOLDEN=1 and read the diff."""
+    """The flagship's words are reviewed like code: AUDIOGUIDE_UPDATE_GOLDEN=1 regenerates; read the diff."""
     text = script_text(compile_routine(load_routine("lower-back-10min")))
     golden = GOLDEN / "lower-back-10min.script.txt"
     if os.environ.get("AUDIOGUIDE_UPDATE_GOLDEN") == "1":

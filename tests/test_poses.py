@@ -432,4 +432,6 @@ def test_routine_time_budget_leaves_room_for_speech(path: Path) -> None:
     target = parse_ms(routine["duration"]) / 1000
     planned = speech + rigid + holds
     assert speech + rigid <= 0.9 * target, f"speech {speech:.0f}s + reps {rigid:.0f}s leave no room for holds"
-    assert 0.8 <= planned / target <= 1.2, f"planned {planned:.0f}s for a {target:.0f}s target"
+    # The rest of the target is the compiler's: moves between positions, settling before each hold,
+    # and quiet after each pose (tests/test_schedule.py fits every routine with the real voice).
+    assert 0.75 <= planned / target <= 1.2, f"planned {planned:.0f}s for a {target:.0f}s target"

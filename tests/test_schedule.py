@@ -14,6 +14,7 @@ from audioguide.load.poses import library
 from audioguide.load.routine import builtin_routines, load_routine, parse_routine
 from audioguide.model.timeline import CUE, HOLD, SPEECH, Timeline
 from audioguide.pipeline.build import BuildOptions, make_plan
+from audioguide.pipeline.check import check
 from audioguide.schedule import _Flex, fit_spans
 from audioguide.units import SAMPLE_RATE
 
@@ -54,12 +55,16 @@ def test_every_builtin_routine_lands_exactly_on_its_length_with_the_real_voice(r
 @pytest.mark.parametrize("verbosity", ["full", "brief", "minimal"])
 @pytest.mark.parametrize("pace", ["slow", "normal", "brisk"])
 def test_every_builtin_fits_at_every_verbosity_and_pace(rid: str, verbosity: str, pace: str) -> None:
+    """...and the choreography check passes: time to move, holds within their band, eyes open before
+    standing, props named."""
     options = BuildOptions(compile=Options(verbosity=verbosity, pace=pace))  # the real voice's lengths
     routine = load_routine(rid)
-    tl = make_plan(routine, options).timeline
+    plan = make_plan(routine, options)
+    tl = plan.timeline
     assert routine.duration_ms is not None
     assert tl.length_samples == routine.duration_ms * SAMPLE_RATE // 1000
     assert_well_formed(tl)
+    assert [f for f in check(plan.script, tl) if f.level == "error"] == []
 
 
 def test_both_sides_get_identical_holds() -> None:

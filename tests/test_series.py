@@ -503,7 +503,7 @@ def test_series_commands(site_copy: tuple[Path, Path], capsys: pytest.CaptureFix
     lines = result.output.splitlines()
     number, name, length, action = lines[0].split()[:4]
     assert (number, name, action) == ("1", "01-ep-quick.mp3", "keep")
-    assert re.fullmatch(r"0:\d\d\.\d{3}", length)
+    assert re.fullmatch(r"\d+:\d\d\.\d{3}", length)
     assert "Mid-Back Release for <Desk> Days" in lines[1]
     assert lines[-1].startswith("3 episodes, ") and lines[-1].endswith("0 to (re)build")
     as_json = CliRunner().invoke(

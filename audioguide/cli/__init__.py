@@ -14,24 +14,24 @@ from audioguide import __version__
 from audioguide.compile.compiler import Options
 from audioguide.errors import AudioguideError, OptionError
 from audioguide.export.formats import FORMAT_NAMES
-from audioguide.load.durations import DurationSyntaxError, parse_ms
+from audioguide.load.durations import DurationSyntaxError, parse_target
 from audioguide.load.poses import library
 from audioguide.load.routine import builtin_routines, load_routine
 from audioguide.pipeline.build import BuildOptions, make_plan
 from audioguide.pipeline.build import build as run_build
+from audioguide.pipeline.check import check
 from audioguide.pipeline.report import cue_sheet, plan_data
 from audioguide.render.mixer import RenderOptions
 from audioguide.speak.engines import ENGINE_NAMES
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, bool] | None:
     if value is None:
         return None
     try:
-        ms = parse_ms(value)
+        return parse_target(value)  # its range is checked with the other options, in compile.Options
     except DurationSyntaxError as exc:
         raise click.BadParameter(str(exc)) from None
-    return ms  # its range is checked with the other options, in compile.Options
 
 
 class _Progress:
@@ -87,7 +87,8 @@ def _options(f: Any) -> Any:
             "--duration",
             callback=_duration,
             metavar="TIME",
-            help="Target length, e.g. 10m or 12m30s (default: the routine's, else what the steps add up to).",
+            help="Target length, e.g. 10m or 12m30s, or ~10m for about ten minutes "
+            "(default: the routine's, else what the steps add up to).",
         ),
         click.option(
             "--verbosity",
@@ -151,7 +152,8 @@ def _build_options(**kw: Any) -> BuildOptions:
             pace=kw["pace"],
             intro="full" if kw["intro"] else "short",
             avoid=tuple(kw.get("avoid") or ()),
-            duration_ms=kw.get("duration"),
+            duration_ms=kw["duration"][0] if kw.get("duration") else None,
+            duration_about=bool(kw.get("duration") and kw["duration"][1]),
             breath=kw.get("breath") or None,
         )
     except OptionError as exc:
@@ -226,12 +228,27 @@ def build(routine: str, quiet: bool, mono: bool, **kw: Any) -> None:
 @click.argument("routine")
 @_options
 @click.option("--json", "as_json", is_flag=True, help="Print every event as JSON (times in ms and samples).")
-def plan(routine: str, as_json: bool, **kw: Any) -> None:
+@click.option(
+    "--check",
+    "run_check",
+    is_flag=True,
+    help="Check the choreography instead: time to move, doses, eyes open before standing, props.",
+)
+def plan(routine: str, as_json: bool, run_check: bool, **kw: Any) -> None:
     """Show ROUTINE's compiled session as a cue sheet: every event with start, end, kind and text."""
 
     result = make_plan(routine, _build_options(**kw))
     _notices(result.notices)
     timeline = result.timeline
+    if run_check:
+        findings = check(result.script, timeline)
+        for finding in findings:
+            click.echo(str(finding))
+        errors = sum(f.level == "error" for f in findings)
+        click.echo(f"{result.routine.title}: {errors} error(s), {len(findings) - errors} warning(s)")
+        if errors:
+            raise click.exceptions.Exit(1)
+        return
     if as_json:
         click.echo(json.dumps(plan_data(timeline), indent=2, ensure_ascii=False))
         return

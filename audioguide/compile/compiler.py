@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from audioguide.compile.movement import (
+    EYES_OPEN,
+    EYES_OPEN_MS,
+    FLOOR,
+    LYING,
+    SETTLE_MS,
+    SIDE_SETTLE_MS,
+    arrival,
+    path,
+)
 from audioguide.compile.wording import (
     POSITION_WORDS,
     UNSAFE,
@@ -13,7 +23,7 @@ from audioguide.compile.wording import (
     title_case,
 )
 from audioguide.errors import OptionError, RoutineError
-from audioguide.load.poses import POSITIONS, Pose, get_pose
+from audioguide.load.poses import POSITIONS, PROPS, Pose, get_pose
 from audioguide.model import cues
 from audioguide.model.amounts import Amount
 from audioguide.model.routine import BREATH_PATTERNS, TARGET_RANGE_MS, Breath, Routine, Step
@@ -26,10 +36,19 @@ INTRO = ("full", "short", "none")
 PACES = {"slow": (0.9, 1.3), "normal": (1.0, 1.0), "brisk": (1.12, 0.75)}
 """pace -> (speech rate scale, scale of the quiet gaps between phrases)."""
 
-HOLD_SHRINK, HOLD_STRETCH = 0.5, 4.0  # a timed hold may become half or four times as long to hit the target
+HOLD_SHRINK, HOLD_STRETCH = 0.75, 1.5
+"""A timed hold stays within this band of its prescribed dose when a session is fitted to a length;
+rests, settling and moving time give way first (see schedule.fit_spans)."""
 HOLD_MIN_MS = 5_000
 REST_SHRINK, REST_STRETCH = 0.4, 5.0
 REST_MIN_MS = 2_000
+ARRIVAL_ONLY_WORDS = 6
+"""A first setup line this short only names the position ("Come onto your hands and knees."): after the
+spoken moves into that position it is left out rather than said twice."""
+BREATH_TONES = "Breathe with the tones: a rising tone, breathe in; a falling tone, breathe out."
+BREATHE_MS, BREATHE_MIN_MS, BREATHE_MAX_MS = 2_000, 1_000, 45_000
+"""Quiet after each pose, to breathe and notice: the first thing a fitted length stretches or shrinks,
+so that terse guidance (minimal, brisk) still fills a session without stretching a dose."""
 REPEAT_REST_MS = 5_000  # between repeated holds of one side
 BREATH_LEAD_MS = 1_500  # from the hold's chime to its first breath
 CHIME_ADVANCE_MS = 900
@@ -46,6 +65,7 @@ class Options:
     intro: str = "full"
     avoid: tuple[str, ...] = ()
     duration_ms: int | None = None
+    duration_about: bool = False  # the target is about duration_ms: the nearest achievable length
     breath: Breath | str | None = None  # a pattern, or the name of one in BREATH_PATTERNS
 
     def __post_init__(self) -> None:
@@ -57,10 +77,13 @@ class Options:
         ):
             if value not in allowed:
                 raise OptionError(name, f"unknown {name} '{value}'; expected one of {', '.join(allowed)}")
+        if "floor" in self.avoid:  # every position on the floor: kneeling, on hands and knees, lying
+            expanded = [p for p in self.avoid if p != "floor"] + [p for p in POSITIONS if p in FLOOR]
+            object.__setattr__(self, "avoid", tuple(dict.fromkeys(expanded)))
         for position in self.avoid:
             if position not in POSITIONS:
                 raise OptionError(
-                    "avoid", f"unknown position '{position}'; positions: {', '.join(POSITIONS)}"
+                    "avoid", f"unknown position '{position}'; positions: {', '.join(POSITIONS)}, or floor"
                 )
         if isinstance(self.breath, str):
             if self.breath not in BREATH_PATTERNS:
@@ -79,7 +102,7 @@ def _inline_pose(step: Step) -> Pose:
     return Pose(
         id="inline",
         name=step.name or "this pose",
-        position="",
+        position=step.position or "",
         areas=(),
         one_sided=False,
         kind="reps" if reps_kind else "hold",
@@ -91,6 +114,7 @@ def _inline_pose(step: Step) -> Pose:
         cautions=(),
         alternatives=(),
         rep_cues=(),
+        props=step.props,
         hold=None if reps_kind else Amount(ms=20_000),
         reps=10 if reps_kind else 1,
         tempo_ms=step.tempo_ms,
@@ -108,7 +132,9 @@ class _Compiler:
         self.vocab = Vocabulary(routine.title)
         self.holds_done = 0
         self.position_line: str | None = None  # the last pose's "get into position" sentence
-        self.last_position: str | None = None  # where the listener is when the session ends
+        self.last_position: str | None = None  # where the listener is (None: not known)
+        self.breath_explained = False  # the first breath hold says which tone is in and which out
+        self.said_position: str | None = None  # the position the words last put the listener in
 
     def gap(self, ms: int) -> int:
         return round(ms * self.gap_scale)
@@ -126,7 +152,8 @@ class _Compiler:
                 step = replace(step, pose=pose.id, hold=None, reps=None, tempo_ms=None, sides=None)
             steps.append((i, step, pose))
         pose_steps = [i for i, step, _ in steps if step.kind == "pose"]
-        sections = [self.welcome()]
+        needed = {prop for _, _, pose in steps if pose is not None for prop in pose.props}
+        sections = [self.welcome(tuple(p for p in PROPS if p in needed))]
         lead: list[Say] = []  # words of a say step, spoken as the lead-in to the pose after it
         for k, (i, step, pose) in enumerate(steps):
             self.check_words(i, step)
@@ -148,14 +175,16 @@ class _Compiler:
                 else:
                     order = "last_pose" if i == pose_steps[-1] else "next_pose"
                 parts = self.pose(i, step, pose, order)
-                self.last_position = pose.position or None
                 if lead:
                     parts[0] = replace(parts[0], items=(*lead, *parts[0].items))
                     lead = []
                 sections.extend(parts)
         sections.append(self.closing())
-        target = self.options.duration_ms or self.routine.duration_ms
-        return Script(self.routine.title, tuple(sections), target, self.routine.source)
+        target: int | None = self.options.duration_ms
+        about = self.options.duration_about
+        if target is None:
+            target, about = self.routine.duration_ms, self.routine.duration_about
+        return Script(self.routine.title, tuple(sections), target, self.routine.source, about)
 
     def resolve(self, index: int, step: Step) -> Pose | None:
         if step.kind != "pose":
@@ -202,7 +231,7 @@ class _Compiler:
                 )
 
     # -- welcome and closing -------------------------------------------------------------------------
-    def welcome(self) -> Section:
+    def welcome(self, props: tuple[str, ...]) -> Section:
         items: list[Say | Sound | Span] = [
             self.say(self.vocab.pick("welcome", title=self.routine.title), 900)
         ]
@@ -211,6 +240,8 @@ class _Compiler:
             items += [self.say(s, 500 if k < len(safety) - 1 else 1000) for k, s in enumerate(safety)]
         elif self.options.intro != "none":
             items.append(self.say(self.vocab.all("safety_short")[0], 1000))
+        if props:  # before anything else: nobody should hunt for a chair with their eyes closed
+            items.append(self.say(f"For this session, have {_listed(props)} close by.", 1000))
         if self.full:
             items.append(self.say(self.vocab.pick("settle"), 1500))
         return Section("Welcome", -1, tuple(items))
@@ -223,6 +254,8 @@ class _Compiler:
                 closing = tuple(s for s in closing if not POSITION_WORDS["lying"].search(s))
             items += [self.say(s, 700) for s in closing]
         else:
+            if self.last_position in LYING:  # never sit straight up from lying: roll to the side first
+                items.append(self.say("When you are ready, roll onto your side before you get up.", 700))
             items.append(self.say(self.vocab.pick("closing_brief"), 700))
         items.append(Sound("bell", 0))
         bell_ms = samples_to_ms(cues.natural_length("bell") or 0)
@@ -254,45 +287,80 @@ class _Compiler:
         }
         sides = choices.get(sides_mode, [None])
         title = title_case(pose.name)
+        position = pose.position or None
         out = []
         for k, side in enumerate(sides):
             items: list[Say | Sound | Span] = []
             first = k == 0
+            moved = False
             if first:
                 items.append(Sound("transition", self.gap(1000)))
                 if self.minimal:
                     items.append(self.say(f"{title}.", 500))
                 else:
                     items.append(self.say(self.vocab.pick(order, name=sentence_name(pose.name)), 700))
+                moves, moved = self.transition(position)
+                items += moves
+            side_line: list[Say | Sound | Span] = []
             if side is not None:
                 if self.minimal:
-                    items.append(self.say(f"{title_case(side)} side.", 800))
+                    side_line.append(self.say(f"{title_case(side)} side.", 800))
                 elif first:
-                    items.append(self.say(self.vocab.pick("first_side", side=side), 500))
+                    side_line.append(self.say(self.vocab.pick("first_side", side=side), 500))
                 else:
-                    items.append(self.say(self.vocab.pick("switch_side", side=side), 500))
-            items += self.setup(pose, side, first)
+                    side_line.append(self.say(self.vocab.pick("switch_side", side=side), 500))
+            items += [*side_line, *self.setup(pose, side, first, moved)]
+            settle = SETTLE_MS if first else SIDE_SETTLE_MS
+            items.append(Span("rest", settle, settle, settle * 2, "settle", side=side))
             items += self.work(index, step, pose, side)
+            if k == len(sides) - 1:  # quiet to breathe before what comes next; it gives way first
+                items.append(Span("rest", BREATHE_MS, BREATHE_MIN_MS, BREATHE_MAX_MS, "breathe"))
             chapter = f"{title} ({side} side)" if side else title
-            out.append(Section(chapter, index, tuple(items), step.line, side))
+            out.append(Section(chapter, index, tuple(items), step.line, side, position, pose.props))
+        self.last_position = position
         return out
 
-    def setup(self, pose: Pose, side: str | None, first: bool) -> list[Say | Sound | Span]:
+    def transition(self, position: str | None) -> tuple[list[Say | Sound | Span], bool]:
+        """The spoken moves from where the listener is to ``position``, each followed by the time it
+        takes, and whether there were any."""
+        start = self.last_position
+        items: list[Say | Sound | Span] = []
+        if position is None or start == position:
+            return items, False
+        if start is None:  # the first pose: nothing to move from, the setup says where to be
+            if position in EYES_OPEN:
+                items.append(self.say("Keep your eyes open for this one.", EYES_OPEN_MS))
+            return items, False
+        chain = path(start, position)
+        if start not in EYES_OPEN and any(m.end in EYES_OPEN for m in chain):
+            items.append(self.say("Open your eyes.", EYES_OPEN_MS))
+        for move in chain:
+            items.append(self.say(move.text, 0))
+            items.append(Span("rest", move.ms, move.ms, round(move.ms * 1.5), f"move {move.ms / 1000:g} s"))
+        self.position_line = None
+        self.said_position = position
+        return items, True
+
+    def setup(self, pose: Pose, side: str | None, first: bool, moved: bool) -> list[Say | Sound | Span]:
+        out: list[Say | Sound | Span] = []
+        if first and not moved and pose.position and self.said_position != pose.position and not self.full:
+            out.append(self.say(arrival(pose.position), 500))  # brief and minimal still say where to be
+        if first:
+            self.said_position = pose.position or None
         if self.minimal:
-            return []
+            return out
         if self.full and first:
             lines = [pose.text(s, side) for s in pose.setup]
-            if len(lines) > 1 and lines[0] == self.position_line:
-                lines = lines[1:]  # already lying (or kneeling) just so: don't ask again
+            if len(lines) > 1 and (
+                lines[0] == self.position_line or (moved and len(lines[0].split()) <= ARRIVAL_ONLY_WORDS)
+            ):
+                lines = lines[1:]  # already there just so, or the move said it: don't ask again
             self.position_line = pose.text(pose.setup[0], side)
-            out: list[Say | Sound | Span] = [self.say(s, 500) for s in lines]
+            out = [self.say(s, 500) for s in lines]
             if pose.easier:
                 out.append(self.say(self.vocab.pick("easier", easier=pose.text(pose.easier, side)), 500))
         else:
-            out = [self.say(pose.text(pose.brief, side), 500)]
-        last = out[-1]
-        assert isinstance(last, Say)
-        out[-1] = replace(last, pause_ms=self.gap(1000))
+            out.append(self.say(pose.text(pose.brief, side), 500))
         return out
 
     def work(self, index: int, step: Step, pose: Pose, side: str | None) -> list[Say | Sound | Span]:
@@ -308,32 +376,48 @@ class _Compiler:
         moving = hold is None and (step.tempo_ms is not None or pose.kind == "reps")
         link = f"step{index}"
         items: list[Say | Sound | Span] = []
-        if moving:
-            reps = step.reps or pose.reps or 10
-            tempo = step.tempo_ms or pose.tempo_ms or 4_000
-            if not self.minimal:
-                items.append(self.say(self.vocab.pick("reps_start", count=self.vocab.number(reps)), 900))
-            items.append(self.reps(pose, reps, tempo, side))
-            items.append(Sound("chime", self.gap(CHIME_ADVANCE_MS)))
-        else:
-            amount = hold or pose.hold or Amount(ms=20_000)
-            repeats = step.reps or 1
-            for r in range(repeats):
-                if amount.breaths is not None:
-                    if self.full:
-                        count = self.vocab.number(amount.breaths)
-                        items.append(self.say(self.vocab.pick("hold_breaths", count=count), 600))
-                    items.append(self.breath_hold(pose, amount.breaths, side, f"{link}/{r}"))
-                else:
-                    assert amount.ms is not None
-                    items.append(self.timed_hold(pose, amount.ms, side, f"{link}/{r}"))
+        for round_ in range(step.rounds):
+            if round_:
+                if not self.minimal:
+                    items.append(self.say(self.vocab.pick("release_generic"), 500))
+                items.append(self.flex_rest(REPEAT_REST_MS, "between rounds", f"{link}/round{round_}", side))
+                if not self.minimal:
+                    items.append(
+                        self.say(
+                            f"Round {self.vocab.number(round_ + 1)} of {self.vocab.number(step.rounds)}.", 500
+                        )
+                    )
+                    items.append(self.say(pose.text(pose.brief, side), self.gap(800)))
+                link = f"step{index}/round{round_}"
+            if moving:
+                reps = step.reps or pose.reps or 10
+                tempo = step.tempo_ms or pose.tempo_ms or 4_000
+                if not self.minimal:
+                    items.append(self.say(self.vocab.pick("reps_start", count=self.vocab.number(reps)), 900))
+                items.append(self.reps(pose, reps, tempo, side))
                 items.append(Sound("chime", self.gap(CHIME_ADVANCE_MS)))
-                if r < repeats - 1:
-                    if not self.minimal:
-                        items.append(self.say(self.vocab.pick("release_generic"), 500))
-                    items.append(self.flex_rest(REPEAT_REST_MS, "ease off", f"{link}/rest{r}", side))
-                    if not self.minimal:
-                        items.append(self.say(pose.text(pose.brief, side), self.gap(800)))
+            else:
+                amount = hold or pose.hold or Amount(ms=20_000)
+                repeats = step.reps or 1
+                for r in range(repeats):
+                    if amount.breaths is not None:
+                        if not self.breath_explained:  # once, in every verbosity: what the tones mean
+                            self.breath_explained = True
+                            items.append(self.say(BREATH_TONES, 800))
+                        if self.full:
+                            count = self.vocab.number(amount.breaths)
+                            items.append(self.say(self.vocab.pick("hold_breaths", count=count), 600))
+                        items.append(self.breath_hold(pose, amount.breaths, side, f"{link}/{r}"))
+                    else:
+                        assert amount.ms is not None
+                        items.append(self.timed_hold(pose, amount.ms, side, f"{link}/{r}"))
+                    items.append(Sound("chime", self.gap(CHIME_ADVANCE_MS)))
+                    if r < repeats - 1:
+                        if not self.minimal:
+                            items.append(self.say(self.vocab.pick("release_generic"), 500))
+                        items.append(self.flex_rest(REPEAT_REST_MS, "ease off", f"{link}/rest{r}", side))
+                        if not self.minimal:
+                            items.append(self.say(pose.text(pose.brief, side), self.gap(800)))
         if not self.minimal:
             release = pose.text(pose.release, side) if pose.release else self.vocab.pick("release_generic")
             items.append(self.say(release, 1500))
@@ -460,6 +544,12 @@ class _Compiler:
         return Span(
             "hold", total, total, total, f"{reps} reps of {tempo / 1000:g} s", tuple(placed), side=side
         )
+
+
+def _listed(props: tuple[str, ...]) -> str:
+    """ "a mat, a chair and a cushion"."""
+    named = [f"a {p}" for p in props]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
 def compile_routine(routine: Routine, options: Options | None = None) -> Script:

@@ -59,3 +59,16 @@ def parse_ms(value: object) -> int:
     span = parse_span(value, allow_breaths=False)
     assert span.ms is not None
     return span.ms
+
+
+ABOUT = re.compile(r"^\s*(?:~|about\s+)", re.IGNORECASE)
+"""``~10m`` or ``about 10m``: a target length that may move to the nearest one the routine can meet."""
+
+
+def parse_target(value: object) -> tuple[int, bool]:
+    """A session length: (milliseconds, whether it is "about" that long)."""
+    about = isinstance(value, str) and ABOUT.match(value) is not None
+    if about:
+        assert isinstance(value, str)
+        value = ABOUT.sub("", value)
+    return parse_ms(value), about

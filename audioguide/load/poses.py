@@ -16,6 +16,8 @@ import yaml
 from audioguide.load.durations import DurationSyntaxError, parse_ms, parse_span
 from audioguide.model.amounts import Amount
 
+PROPS = ("mat", "chair", "wall", "strap", "cushion", "foam roller")
+"""Everything a pose may need to hand; a session names its props before it starts."""
 POSITIONS = ("supine", "prone", "side-lying", "seated", "standing", "kneeling", "hands-and-knees")
 KINDS = ("hold", "reps")
 SIDES = ("left", "right")
@@ -46,7 +48,7 @@ _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _BRACED = re.compile(r"\{[^{}]*\}")
 _SIDE_USE = re.compile(r"your \{(?:side|other)\} [a-z]")
 _ENDS = (".", "!", "?")
-_POSE_OPTIONAL = frozenset({"release", "easier", "cautions", "alternatives", "rep_cues"})
+_POSE_OPTIONAL = frozenset({"release", "easier", "cautions", "alternatives", "rep_cues", "props"})
 
 BREATH_SLOTS = ("inhale", "exhale", "hold_in", "hold_out")
 PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
@@ -81,6 +83,7 @@ class Pose:
     cautions: tuple[str, ...]
     alternatives: tuple[str, ...]
     rep_cues: tuple[str, ...]
+    props: tuple[str, ...]  # what the listener needs to hand (PROPS); announced at the start
     hold: Amount | None  # None for kind "reps"
     reps: int  # 1 for kind "hold"
     tempo_ms: int | None  # length of one rep; None for kind "hold"
@@ -199,6 +202,9 @@ def _pose(raw: Any, index: int) -> Pose:
         if _words(cue) * SPEECH_MS_PER_WORD + SPEECH_OVERHEAD_MS + REP_CUE_QUIET_MS > phase_ms:
             raise check.fail("rep_cues", f"{cue!r} does not fit in a {phase_ms} ms phase of one rep")
     areas, cautions = check.texts("areas", 1, 6), check.texts("cautions", 0, 6)
+    props = check.texts("props", 0, 4)
+    if set(props) - set(PROPS):
+        raise check.fail("props", f"{sorted(set(props) - set(PROPS))[0]!r} is not one of {', '.join(PROPS)}")
     alternatives = check.texts("alternatives", 0, 4)
     return Pose(
         id=pose_id,
@@ -215,6 +221,7 @@ def _pose(raw: Any, index: int) -> Pose:
         cautions=cautions,
         alternatives=alternatives,
         rep_cues=rep_cues,
+        props=props,
         hold=hold,
         reps=reps,
         tempo_ms=tempo_ms,

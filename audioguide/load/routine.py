@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from audioguide.errors import RoutineError
-from audioguide.load.durations import DurationSyntaxError, parse_span
-from audioguide.load.poses import get_pose, library
+from audioguide.load.durations import DurationSyntaxError, parse_span, parse_target
+from audioguide.load.poses import POSITIONS, PROPS, get_pose, library
 from audioguide.load.voices import find_profile
 from audioguide.load.yamlnodes import Doc, parse, read_text, suggest
 from audioguide.model.amounts import Amount
@@ -17,7 +17,8 @@ from audioguide.model.cues import BUILTIN_BEDS
 from audioguide.model.routine import BREATH_PATTERNS, SIDES, TARGET_RANGE_MS, Breath, Routine, Step
 
 ROUTINE_KEYS = ("title", "description", "duration", "voice", "breath", "ambience", "steps")
-STEP_KEYS = ("pose", "name", "say", "hold", "reps", "tempo", "sides", "rest")
+STEP_KEYS = ("pose", "name", "say", "hold", "reps", "tempo", "sides", "rest", "rounds", "position", "props")
+MAX_ROUNDS = 10
 BREATH_KEYS = ("inhale", "hold_in", "exhale", "hold_out")
 
 MAX_HOLD_MS = 10 * 60 * 1000
@@ -70,9 +71,9 @@ def parse_routine(text: str, file: str, *, rid: str = "routine", base_dir: Path 
     title = _text(doc, fields, "title", default=None)
     if title is None:
         raise doc.error(doc.root, "title", "missing 'title'")
-    duration_ms = None
+    duration_ms, about = None, False
     if "duration" in fields:
-        duration_ms = _ms(doc, fields["duration"], "duration", TARGET_RANGE_MS, allow_zero=False)
+        duration_ms, about = _target(doc, fields["duration"])
     voice = _text(doc, fields, "voice", default="default")
     if "voice" in fields:
         _check_voice(doc, fields["voice"], voice or "default", base_dir)
@@ -91,6 +92,7 @@ def parse_routine(text: str, file: str, *, rid: str = "routine", base_dir: Path 
         description=_text(doc, fields, "description", default="") or "",
         steps=steps,
         duration_ms=duration_ms,
+        duration_about=about,
         voice=voice or "default",
         breath=breath,
         ambience=ambience or "none",
@@ -127,6 +129,23 @@ def _ms(doc: Doc, node: yaml.Node, key: str, bounds: tuple[int, int], *, allow_z
     if span.ms > high:
         raise doc.error(node, key, f"{span.describe()} is too long; the most is {_human(high)}")
     return span.ms
+
+
+def _target(doc: Doc, node: yaml.Node) -> tuple[int, bool]:
+    """The routine's length: a time, or about a time (``~10m``), within TARGET_RANGE_MS."""
+    try:
+        ms, about = parse_target(doc.value(node, "duration"))
+    except DurationSyntaxError as exc:
+        message = str(exc).replace(" or 8 breaths", "").replace("8 breaths", "10m")
+        raise doc.error(node, "duration", f"{message}; '~10m' means about ten minutes") from exc
+    low, high = TARGET_RANGE_MS
+    if ms <= 0:
+        raise doc.error(node, "duration", f"must be longer than zero, got {ms / 1000:g}s")
+    if ms < low:
+        raise doc.error(node, "duration", f"{_human(ms)} is too short; the least is {_human(low)}")
+    if ms > high:
+        raise doc.error(node, "duration", f"{_human(ms)} is too long; the most is {_human(high)}")
+    return ms, about
 
 
 def _human(ms: int) -> str:
@@ -263,6 +282,16 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
             )
     if "tempo" in fields:
         tempo = _ms(doc, fields["tempo"], f"{key}.tempo", TEMPO_RANGE_MS)
+    position, props = _placement(doc, fields, key, inline=name is not None)
+    rounds = 1
+    if "rounds" in fields:
+        rounds = doc.value(fields["rounds"], f"{key}.rounds")
+        if not isinstance(rounds, int) or isinstance(rounds, bool) or not 1 <= rounds <= MAX_ROUNDS:
+            raise doc.error(
+                fields["rounds"],
+                f"{key}.rounds",
+                f"expected how many times to do this step, from 1 to {MAX_ROUNDS}, got {rounds!r}",
+            )
     sides = None
     if "sides" in fields:
         sides = doc.value(fields["sides"], f"{key}.sides")
@@ -284,7 +313,42 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
         reps=reps,
         tempo_ms=tempo,
         sides=sides,
+        rounds=rounds,
+        position=position,
+        props=props,
     )
+
+
+def _placement(
+    doc: Doc, fields: dict[str, yaml.Node], key: str, *, inline: bool
+) -> tuple[str | None, tuple[str, ...]]:
+    """An inline pose's ``position`` and ``props`` (a library pose has its own: it takes neither)."""
+    for field in ("position", "props"):
+        if field in fields and not inline:
+            raise doc.error(
+                fields[field], f"{key}.{field}", f"a library pose has its own {field}; remove '{field}' here"
+            )
+    position = None
+    if "position" in fields:
+        position = doc.value(fields["position"], f"{key}.position")
+        if position not in POSITIONS:
+            raise doc.error(
+                fields["position"],
+                f"{key}.position",
+                f"expected one of {', '.join(POSITIONS)}, got {position!r}",
+                suggest(str(position), POSITIONS),
+            )
+    props: tuple[str, ...] = ()
+    if "props" in fields:
+        node = fields["props"]
+        if isinstance(node, yaml.SequenceNode):
+            values = [doc.value(item, f"{key}.props") for item in doc.sequence(node, f"{key}.props", "props")]
+        else:
+            values = [doc.value(node, f"{key}.props")]
+        if not isinstance(values, list) or not all(isinstance(v, str) and v in PROPS for v in values):
+            raise doc.error(fields["props"], f"{key}.props", f"expected a list of: {', '.join(PROPS)}")
+        props = tuple(values)
+    return position, props
 
 
 def _sentences(doc: Doc, node: yaml.Node, key: str) -> tuple[str, ...]:

@@ -58,6 +58,9 @@ class Step:
     tempo_ms: int | None = None
     sides: str | None = None
     rest_ms: int | None = None
+    rounds: int = 1  # the step's work done this many times, with a short rest between
+    position: str | None = None  # an inline pose's position (library poses carry their own)
+    props: tuple[str, ...] = ()  # an inline pose's props
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Routine:
     steps: tuple[Step, ...]
     description: str = ""
     duration_ms: int | None = None
+    duration_about: bool = False  # "~10m": the achievable length nearest duration_ms
     voice: str = "default"
     breath: Breath = BREATH_PATTERNS["relaxed"]
     ambience: str = "none"

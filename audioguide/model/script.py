@@ -79,6 +79,8 @@ class Section:
     items: tuple[Item, ...]
     line: int | None = None  # where the step is written, for error messages
     side: str | None = None
+    position: str | None = None  # where the listener is for this chapter (None: not known)
+    props: tuple[str, ...] = ()  # what the pose needs to hand
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Script:
     sections: tuple[Section, ...]
     target_ms: int | None
     source: str = ""
+    target_about: bool = False  # the target is "about" this long: the nearest achievable length is used
 
     def phrases(self) -> list[str]:
         """Every distinct phrase to synthesize, in order of first use."""
