@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast bench lint clean
+.PHONY: setup demo test test-fast bench lint clean voice-report
 
 setup: $(STAMP)
 
@@ -22,6 +22,17 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+VOICE_STAMP := $(VENV)/.voice-report-stamp
+
+# Voice quality (DNSMOS, pocketsphinx WER) of the flagship phrases per voice; its tools are an
+# optional extra, never runtime dependencies. A FAIL is reported, not an error.
+voice-report: $(VOICE_STAMP)
+	$(BIN)/python scripts/voice_report.py
+
+$(VOICE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[voice-report]'
+	touch $@
 
 bench: setup
 	$(BIN)/python scripts/bench.py
