@@ -17,6 +17,10 @@ its sibilants, adds +2.34 dB at 64 kbit/s mono (limiter at -2.5 dBTP decoded at 
 48 kbit/s and -0.7 dB at 128 kbit/s stereo. 2.5 dB keeps every bitrate under -1 dBTP (64 kbit/s
 mono decodes at -1.28). The loudness is unaffected: mastering solves for the target after the
 limiter, which just works a little harder (0.37 dB more gain on the flagship)."""
+PCM_HEADROOM_DB = 0.1
+"""Lossless formats keep what the limiter wrote, whose true peak is at the ceiling by BS.1770's 4x
+oversampling. Meters that oversample more finely read higher between samples: ffmpeg's ebur128 read
+-0.96 dBTP on the flagship with the neural voice limited to -1.0. 0.1 dB keeps it under either way."""
 VORBIS_HEADROOM_DB = 1.5
 """The same for libvorbis at its default quality: +0.8 to +0.9 dB measured on the flagship."""
 
@@ -40,8 +44,8 @@ class AudioFormat:
 FORMATS = MappingProxyType(
     {
         "mp3": AudioFormat("mp3", "lame", None, "id3", MP3_HEADROOM_DB, "audio/mpeg"),
-        "wav": AudioFormat("wav", "soundfile", ("WAV", "PCM_16"), "id3", 0.0, "audio/wav"),
-        "flac": AudioFormat("flac", "soundfile", ("FLAC", "PCM_16"), "vorbis", 0.0, "audio/flac"),
+        "wav": AudioFormat("wav", "soundfile", ("WAV", "PCM_16"), "id3", PCM_HEADROOM_DB, "audio/wav"),
+        "flac": AudioFormat("flac", "soundfile", ("FLAC", "PCM_16"), "vorbis", PCM_HEADROOM_DB, "audio/flac"),
         "ogg": AudioFormat("ogg", "soundfile", ("OGG", "VORBIS"), "vorbis", VORBIS_HEADROOM_DB, "audio/ogg"),
     }
 )
