@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from audioguide import __version__
-from audioguide.compile.compiler import Options
+from audioguide.compile.compiler import PACES, VERBOSITY, Options
 from audioguide.errors import AudioguideError, OptionError
 from audioguide.export.formats import FORMAT_NAMES
 from audioguide.load.durations import DurationSyntaxError, parse_target
@@ -92,14 +92,14 @@ def _options(f: Any) -> Any:
         ),
         click.option(
             "--verbosity",
-            type=click.Choice(["full", "brief", "minimal"]),
+            type=click.Choice(VERBOSITY),
             default="full",
             show_default=True,
             help="How much is said: full guidance, the essentials, or names and tones only.",
         ),
         click.option(
             "--pace",
-            type=click.Choice(["slow", "normal", "brisk"]),
+            type=click.Choice(list(PACES)),
             default="normal",
             show_default=True,
             help="Speech rate and the quiet between phrases.",

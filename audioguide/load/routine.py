@@ -292,16 +292,7 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
                 f"{key}.rounds",
                 f"expected how many times to do this step, from 1 to {MAX_ROUNDS}, got {rounds!r}",
             )
-    sides = None
-    if "sides" in fields:
-        sides = doc.value(fields["sides"], f"{key}.sides")
-        if sides not in SIDES:
-            raise doc.error(
-                fields["sides"],
-                f"{key}.sides",
-                f"expected one of {', '.join(SIDES)}, got {sides!r}",
-                suggest(str(sides), SIDES),
-            )
+    sides = _choice(doc, fields, key, "sides", SIDES)
     say = _sentences(doc, fields["say"], f"{key}.say") if "say" in fields else ()
     return Step(
         kind="pose",
@@ -319,6 +310,23 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
     )
 
 
+def _choice(
+    doc: Doc, fields: dict[str, yaml.Node], key: str, field: str, allowed: tuple[str, ...]
+) -> str | None:
+    """A step's ``field`` if given, which must be one of ``allowed`` (with a did-you-mean)."""
+    if field not in fields:
+        return None
+    value = doc.value(fields[field], f"{key}.{field}")
+    if value not in allowed:
+        raise doc.error(
+            fields[field],
+            f"{key}.{field}",
+            f"expected one of {', '.join(allowed)}, got {value!r}",
+            suggest(str(value), allowed),
+        )
+    return str(value)
+
+
 def _placement(
     doc: Doc, fields: dict[str, yaml.Node], key: str, *, inline: bool
 ) -> tuple[str | None, tuple[str, ...]]:
@@ -328,16 +336,7 @@ def _placement(
             raise doc.error(
                 fields[field], f"{key}.{field}", f"a library pose has its own {field}; remove '{field}' here"
             )
-    position = None
-    if "position" in fields:
-        position = doc.value(fields["position"], f"{key}.position")
-        if position not in POSITIONS:
-            raise doc.error(
-                fields["position"],
-                f"{key}.position",
-                f"expected one of {', '.join(POSITIONS)}, got {position!r}",
-                suggest(str(position), POSITIONS),
-            )
+    position = _choice(doc, fields, key, "position", POSITIONS)
     props: tuple[str, ...] = ()
     if "props" in fields:
         node = fields["props"]
