@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from audioguide.compile.compiler import HOLD_SHRINK, HOLD_STRETCH
@@ -296,19 +296,56 @@ def _human(ms: int, *, up: bool = False, down: bool = False) -> str:
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
+@dataclass(frozen=True)
+class Lengths:
+    """How long a script can last, in samples: at rest (every span at its base), the range where every
+    hold keeps its dose (only rests, moves and quiet give way), and the whole achievable range."""
+
+    natural: int
+    dose_low: int
+    dose_high: int
+    least: int
+    most: int
+
+
+def measure(script: Script, speech_samples: Callable[[str], int]) -> Lengths:
+    """The ``Lengths`` of ``script`` when each phrase lasts ``speech_samples(text)`` samples.
+
+    The generator calls this with estimated speech lengths before any speech exists; with real
+    clips it agrees with what ``schedule`` can fit.
+    """
+    fixed, natural = 0, 0
+    rest, hold = [0, 0], [0, 0]
+    for item in script.items():
+        if isinstance(item, Say):
+            fixed += speech_samples(item.text) + ms_to_samples(item.pause_ms)
+        elif isinstance(item, Sound):
+            fixed += ms_to_samples(item.advance_ms)
+        elif item.rigid:
+            fixed += ms_to_samples(item.base_ms)
+        else:
+            flex = _flex(item)
+            natural += flex.base
+            bounds = hold if flex.kind == "hold" else rest
+            bounds[0] += flex.low
+            bounds[1] += flex.high
+    hold_base = sum(
+        _flex(i).base for i in script.items() if isinstance(i, Span) and not i.rigid and i.kind == "hold"
+    )
+    return Lengths(
+        natural=fixed + natural,
+        dose_low=fixed + rest[0] + hold_base,
+        dose_high=fixed + rest[1] + hold_base,
+        least=fixed + rest[0] + hold[0],
+        most=fixed + rest[1] + hold[1],
+    )
+
+
 def length_range(script: Script, clips: Mapping[str, Clip]) -> tuple[int, int]:
     """(shortest, longest) session in samples that ``script`` can be fitted to with these clips."""
     scheduler = _Scheduler(script, clips)
-    fixed, least, most = 0, 0, 0
-    for item in script.items():
-        n = scheduler.fixed_length(item)
-        if n is not None:
-            fixed += n
-        else:
-            assert isinstance(item, Span)
-            flex = _flex(item)
-            least, most = least + flex.low, most + flex.high
-    return fixed + least, fixed + most
+    lengths = measure(script, lambda text: scheduler.clip(text).length_samples)
+    return lengths.least, lengths.most
 
 
 def schedule(script: Script, clips: Mapping[str, Clip]) -> Timeline:

@@ -20,6 +20,11 @@ PROPS = ("mat", "chair", "wall", "strap", "cushion", "foam roller")
 """Everything a pose may need to hand; a session names its props before it starts."""
 POSITIONS = ("supine", "prone", "side-lying", "seated", "standing", "kneeling", "hands-and-knees")
 KINDS = ("hold", "reps")
+LEVELS = ("gentle", "moderate")
+"""How demanding a pose is; a generated session never goes beyond the level asked for."""
+SPINE = ("neutral", "flexion", "extension", "both", "rotation", "side-bend")
+"""What a pose asks of the spine ("both": flexion and extension in turn, as in cat-cow). A session
+that rounds the back is balanced by one that arches it, where the back is the focus."""
 SIDES = ("left", "right")
 
 # Word limits: at eSpeak's 150-170 words a minute, short sentences are what a listener can follow by ear.
@@ -48,7 +53,9 @@ _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _BRACED = re.compile(r"\{[^{}]*\}")
 _SIDE_USE = re.compile(r"your \{(?:side|other)\} [a-z]")
 _ENDS = (".", "!", "?")
-_POSE_OPTIONAL = frozenset({"release", "easier", "cautions", "alternatives", "rep_cues", "props"})
+_POSE_OPTIONAL = frozenset(
+    {"release", "easier", "cautions", "alternatives", "rep_cues", "props", "level", "spine", "calm"}
+)
 
 BREATH_SLOTS = ("inhale", "exhale", "hold_in", "hold_out")
 PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
@@ -87,6 +94,9 @@ class Pose:
     hold: Amount | None  # None for kind "reps"
     reps: int  # 1 for kind "hold"
     tempo_ms: int | None  # length of one rep; None for kind "hold"
+    level: str = "gentle"  # LEVELS
+    spine: str = "neutral"  # SPINE
+    calm: bool = False  # restful: a session may end here
 
     def text(self, sentence: str, side: str | None) -> str:
         """Fill ``{side}``/``{other}``; with no side, "your {side} knee" reads "one knee", and so on."""
@@ -206,6 +216,13 @@ def _pose(raw: Any, index: int) -> Pose:
     if set(props) - set(PROPS):
         raise check.fail("props", f"{sorted(set(props) - set(PROPS))[0]!r} is not one of {', '.join(PROPS)}")
     alternatives = check.texts("alternatives", 0, 4)
+    level, spine, calm = raw.get("level", "gentle"), raw.get("spine", "neutral"), raw.get("calm", False)
+    if level not in LEVELS:
+        raise check.fail("level", f"{level!r} is not one of {', '.join(LEVELS)}")
+    if spine not in SPINE:
+        raise check.fail("spine", f"{spine!r} is not one of {', '.join(SPINE)}")
+    if not isinstance(calm, bool):
+        raise check.fail("calm", f"expected true or false, got {calm!r}")
     return Pose(
         id=pose_id,
         name=name,
@@ -225,6 +242,9 @@ def _pose(raw: Any, index: int) -> Pose:
         hold=hold,
         reps=reps,
         tempo_ms=tempo_ms,
+        level=level,
+        spine=spine,
+        calm=calm,
     )
 
 
