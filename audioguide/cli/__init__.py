@@ -69,6 +69,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     Quick start:
+      audioguide make --length 15m --focus "lower back" --build   # a new session, no YAML needed
       audioguide build lower-back-10min        # a built-in routine -> output/lower-back-10min.mp3
       audioguide plan my-routine.yaml          # the cue sheet, before any audio is rendered
       audioguide routines                      # the built-in routines
@@ -304,6 +305,9 @@ cli.add_command(series)
 from audioguide.cli.voices import voices  # noqa: E402
 
 cli.add_command(voices)
+from audioguide.cli.make import make  # noqa: E402
+
+cli.add_command(make)
 
 
 def main(argv: list[str] | None = None) -> int:

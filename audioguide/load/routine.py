@@ -17,7 +17,10 @@ from audioguide.model.cues import BUILTIN_BEDS
 from audioguide.model.routine import BREATH_PATTERNS, SIDES, TARGET_RANGE_MS, Breath, Routine, Step
 
 ROUTINE_KEYS = ("title", "description", "duration", "voice", "breath", "ambience", "steps")
-STEP_KEYS = ("pose", "name", "say", "hold", "reps", "tempo", "sides", "rest", "rounds", "position", "props")
+STEP_KEYS = (
+    *("pose", "name", "say", "hold", "reps", "tempo", "sides", "rest", "rounds", "position", "props"),
+    "why",  # a note for the reader (``plan`` shows it), never spoken
+)
 MAX_ROUNDS = 10
 BREATH_KEYS = ("inhale", "hold_in", "exhale", "hold_out")
 
@@ -294,6 +297,7 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
             )
     sides = _choice(doc, fields, key, "sides", SIDES)
     say = _sentences(doc, fields["say"], f"{key}.say") if "say" in fields else ()
+    why = _text(doc, {f"{key}.why": fields["why"]}, f"{key}.why", default="") if "why" in fields else ""
     return Step(
         kind="pose",
         line=line,
@@ -307,6 +311,7 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
         rounds=rounds,
         position=position,
         props=props,
+        why=why or "",
     )
 
 

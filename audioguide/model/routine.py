@@ -61,6 +61,7 @@ class Step:
     rounds: int = 1  # the step's work done this many times, with a short rest between
     position: str | None = None  # an inline pose's position (library poses carry their own)
     props: tuple[str, ...] = ()  # an inline pose's props
+    why: str = ""  # why the step is there (a generated routine says), for the reader: never spoken
 
 
 @dataclass(frozen=True)

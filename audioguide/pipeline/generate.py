@@ -1,0 +1,501 @@
+"""Sessions without YAML: from what a person asks for (length, focus, where, props, level) to a routine.
+
+A generated session follows the rules a physiotherapist would check a hand-written one against:
+
+- **Warm up, work, close.** It opens with gentle movement (a reps pose), does its main work on the
+  focus areas, and ends on a calm pose (``calm: true`` in the library), so the body eases in and out.
+- **Few changes of position.** Poses are grouped by position and the groups are ordered so the moves
+  between them are the fewest and shortest (``movement.move_ms``); a floor block is never broken by a
+  standing pose. A session may change position at most ``max_changes(length)`` times.
+- **Balanced.** Where the back is the focus, a pose that rounds the back (flexion) is matched by one
+  that arches it (extension, or a pose that does both, such as cat-cow).
+- **Within limits.** Only poses at or below the level asked for, in the positions allowed, with the
+  props to hand, and none the person asked to leave out.
+- **Doses as prescribed.** Every pose keeps its library dose. The length is met by choosing how many
+  poses and rounds, never by stretching a hold: the fitted session keeps holds at their dose and lets
+  only the quiet between poses give way.
+
+The same request and seed always give the same routine; another seed gives a different one, chosen
+with the same rules. Lengths are estimated from the words to be spoken (``speech_samples``); the
+pipeline (``pipeline.make``) then measures the real speech and asks again until both agree.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from audioguide.compile.compiler import PACES, compile_routine
+from audioguide.compile.compiler import Options as CompileOptions
+from audioguide.compile.movement import FLOOR, move_ms
+from audioguide.errors import OptionError
+from audioguide.load.poses import LEVELS, POSITIONS, PROPS, Pose, library, phrases
+from audioguide.model.amounts import Amount
+from audioguide.model.routine import BREATH_PATTERNS, TARGET_RANGE_MS, Breath, Routine, Step
+from audioguide.schedule import Lengths, measure
+from audioguide.units import ms_to_samples
+
+FOCUS: dict[str, frozenset[str]] = {
+    "lower back": frozenset({"lower back"}),
+    "mid back": frozenset({"mid back", "upper back"}),
+    "hips": frozenset({"hips", "hip flexors", "glutes"}),
+    "hamstrings": frozenset({"hamstrings"}),
+    "neck and shoulders": frozenset({"neck", "shoulders", "upper back", "chest"}),
+    "whole body": frozenset(),  # every area
+}
+"""What each focus a person can ask for means in the library's ``areas``."""
+BACK_FOCUS = frozenset({"lower back", "mid back", "whole body"})
+"""Foci where rounding the back must be balanced by arching it."""
+
+WHERE: dict[str, frozenset[str]] = {
+    "floor": FLOOR,
+    "chair": frozenset({"seated"}),
+    "standing": frozenset({"standing"}),
+}
+"""Where a session may happen, as positions."""
+DEFAULT_PROPS = ("mat", "chair", "wall", "cushion")
+"""What most homes have to hand; a strap or a foam roller must be asked for."""
+
+TRIES = 6
+CHANGE_COST = ms_to_samples(20_000)
+"""Choosing among openings and endings, a change of position weighs as much as 20 s of stretched quiet."""
+"""Openings and endings tried before a session does without them (only very short ones do)."""
+ROUNDS_MAX = 3
+"""A generated step is repeated at most this many times; beyond that, variety is better."""
+SPEECH_MS_PER_WORD = 380
+"""Estimate of the default voice: about 160 words a minute (measured: ``tools.measure default``)."""
+SPEECH_OVERHEAD_MS = 250
+
+
+def max_changes(length_ms: int) -> int:
+    """How many changes of position a session may make: two up to ten minutes, one more per ten after."""
+    return 2 + max(0, length_ms - 1) // 600_000
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a person asks for. ``avoid`` holds positions (or "floor") and pose ids."""
+
+    length_ms: int
+    about: bool = False
+    focus: tuple[str, ...] = ("whole body",)
+    where: tuple[str, ...] = tuple(WHERE)
+    avoid: tuple[str, ...] = ()
+    props: tuple[str, ...] = DEFAULT_PROPS
+    level: str = "gentle"
+    seed: int = 1
+    compile: CompileOptions = field(default_factory=CompileOptions)
+
+    def __post_init__(self) -> None:
+        """Refuse what cannot be generated, naming the option (OptionError)."""
+        low, high = TARGET_RANGE_MS
+        if not low <= self.length_ms <= high:
+            raise OptionError("length", f"must be from {low // 1000} seconds to {high // 3_600_000} hours")
+        for name, values, allowed in (
+            ("focus", self.focus, tuple(FOCUS)),
+            ("where", self.where, tuple(WHERE)),
+            ("props", self.props, PROPS),
+        ):
+            for value in values:
+                if value not in allowed:
+                    raise OptionError(name, f"unknown {name} '{value}'; expected one of {', '.join(allowed)}")
+        if not self.focus or not self.where:
+            raise OptionError("focus" if not self.focus else "where", "give at least one")
+        if self.level not in LEVELS:
+            raise OptionError("level", f"unknown level '{self.level}'; expected one of {', '.join(LEVELS)}")
+        poses = library()
+        for item in self.avoid:
+            if item not in POSITIONS and item != "floor" and item not in poses:
+                raise OptionError(
+                    "avoid", f"'{item}' is neither a position ({', '.join(POSITIONS)}, floor) nor a pose id"
+                )
+        if not 0 <= self.seed < 2**63:
+            raise OptionError("seed", "must be a whole number from 0")
+        avoided = tuple(a for a in self.avoid if a in POSITIONS or a == "floor")
+        object.__setattr__(self, "compile", replace(self.compile, avoid=avoided, duration_ms=None))
+
+    @property
+    def positions(self) -> frozenset[str]:
+        """Where the session may go: the places asked for, less the positions avoided."""
+        allowed = frozenset().union(*(WHERE[w] for w in self.where))
+        return allowed - set(self.compile.avoid)
+
+    def focus_areas(self) -> frozenset[str] | None:
+        """The library areas the focus covers; None when any area will do (whole body)."""
+        if "whole body" in self.focus:
+            return None
+        return frozenset().union(*(FOCUS[f] for f in self.focus))
+
+    def describe(self) -> str:
+        """The request as the options that make it again."""
+        parts = [f"--length {'~' if self.about else ''}{_human(self.length_ms)}"]
+        parts += [f'--focus "{f}"' if " " in f else f"--focus {f}" for f in self.focus]
+        if set(self.where) != set(WHERE):
+            parts += [f"--where {w}" for w in self.where]
+        parts += [f"--avoid {a}" for a in self.avoid]
+        if set(self.props) != set(DEFAULT_PROPS):
+            parts.append(f"--props {','.join(self.props) or 'none'}")
+        if self.level != "gentle":
+            parts.append(f"--level {self.level}")
+        options = self.compile
+        if options.verbosity != "full":
+            parts.append(f"--verbosity {options.verbosity}")
+        if options.pace != "normal":
+            parts.append(f"--pace {options.pace}")
+        parts.append(f"--seed {self.seed}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One generated step: the pose, its rounds, and why it is there (said in the YAML and by ``plan``)."""
+
+    pose: Pose
+    role: str  # "warm-up", "main" or "close"
+    rounds: int = 1
+
+    def why(self, request: Request) -> str:
+        areas = request.focus_areas()
+        if self.role == "warm-up":
+            return "warm-up: gentle movement before holding stretches"
+        if self.role == "close":
+            return "close: a calm pose to end on"
+        matched = [a for a in self.pose.areas if areas is None or a in areas]
+        reason = f"main work: {', '.join(matched or self.pose.areas)}"
+        if self.pose.spine in ("flexion", "extension"):
+            reason += f" ({self.pose.spine})"
+        return reason + (f"; {self.rounds} rounds to fill the length" if self.rounds > 1 else "")
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A generated session: its steps in order, the routine they make, and its estimated lengths."""
+
+    request: Request
+    choices: tuple[Choice, ...]
+    routine: Routine
+    lengths: Lengths
+    notes: tuple[str, ...] = ()  # what could not be done as asked, e.g. no calm pose to end on
+
+    @property
+    def position_changes(self) -> int:
+        return changes(self.choices)
+
+
+Speech = Callable[[str], int]
+"""How long a phrase lasts, in samples."""
+
+
+def estimate_speech(pace: str = "normal") -> Speech:
+    """A speech-length estimate from the words alone, for the default voice at ``pace``."""
+    rate = PACES[pace][0]
+
+    def samples(text: str) -> int:
+        return ms_to_samples(round((len(text.split()) * SPEECH_MS_PER_WORD + SPEECH_OVERHEAD_MS) / rate))
+
+    return samples
+
+
+def changes(choices: Sequence[Choice]) -> int:
+    """How many times the listener changes position."""
+    return sum(a.pose.position != b.pose.position for a, b in itertools.pairwise(choices))
+
+
+def eligible(request: Request) -> list[Pose]:
+    """Every library pose the request allows, in library order."""
+    rank = LEVELS.index(request.level)
+    return [
+        pose
+        for pose in library().values()
+        if pose.position in request.positions
+        and pose.id not in request.avoid
+        and set(pose.props) <= set(request.props)
+        and LEVELS.index(pose.level) <= rank
+    ]
+
+
+def generate(request: Request, speech: Speech | None = None) -> Generated:
+    """A well-sequenced routine for ``request``, its length estimated with ``speech``."""
+    return _Generator(request, speech or estimate_speech(request.compile.pace)).run()
+
+
+class _Generator:
+    def __init__(self, request: Request, speech: Speech) -> None:
+        self.request = request
+        self.speech = speech
+        self.rng = random.Random(request.seed)
+        self.pool = eligible(request)
+        self.areas = request.focus_areas()
+        self.target = ms_to_samples(request.length_ms)
+        self.notes: list[str] = []
+        if not self.pool:
+            raise OptionError(
+                "where", "no pose in the library fits these choices; allow more places or props"
+            )
+
+    def matches(self, pose: Pose) -> bool:
+        return self.areas is None or bool(self.areas & set(pose.areas))
+
+    def pick(self, candidates: Sequence[Pose], weight: Callable[[Pose], float]) -> Pose | None:
+        weights = [weight(p) for p in candidates]
+        if not candidates or not any(weights):
+            return None
+        return self.rng.choices(list(candidates), weights)[0]
+
+    def run(self) -> Generated:
+        warms = [p for p in self.pool if p.kind == "reps" and p.level == "gentle"]
+        calms = [p for p in self.pool if p.calm]
+        best: tuple[tuple[int, bool, int], list[Choice], Lengths, list[str]] | None = None
+        # A few openings and endings drawn by the seed; then, for sessions too short for both, one or
+        # neither. The first whose length fits with every hold at its dose wins.
+        for attempt in range(TRIES + 2):
+            warm = self.pick(warms, lambda p: 3.0 if self.matches(p) else 1.0) if attempt <= TRIES else None
+            near = warm.position if warm else None
+            close = (
+                self.pick(
+                    [p for p in calms if p is not warm],
+                    lambda p, near=near: 1.0 / (1.0 + (move_ms(near, p.position) / 4000 if near else 0)),
+                )
+                if attempt < TRIES + 1
+                else None
+            )
+            choices, lengths = self.fill(warm, close)
+            notes = []
+            if warm is None:
+                notes.append(
+                    "no gentle movement fits these choices, so the session starts with a hold"
+                    if not warms
+                    else "the session is too short for a warm-up as well as its main work"
+                )
+            if close is None:
+                notes.append(
+                    "no calm pose fits these choices, so the session ends on its last stretch"
+                    if not calms
+                    else "the session is too short to end on a calm pose as well"
+                )
+            if any(c.role == "main" and not self.matches(c.pose) for c in choices):
+                notes.append("too few poses for this focus fit these choices, so others fill the length")
+            score = self.score(lengths, changes(choices), bare=attempt >= TRIES)
+            if choices and (best is None or score < best[0]):
+                best = (score, choices, lengths, notes)
+            if best is not None and best[0] <= (0, False, self.target // 20):
+                break  # within 5% at rest, few moves, and every hold at its dose
+        if best is None:
+            raise OptionError(
+                "where", "no pose in the library fits these choices; allow more places or props"
+            )
+        _, choices, lengths, notes = best
+        return Generated(self.request, tuple(choices), self.routine(choices), lengths, tuple(notes))
+
+    def score(self, lengths: Lengths, changes: int, bare: bool) -> tuple[int, bool, int]:
+        """How far the target lies outside the range where every hold keeps its dose (0: inside), then
+        whether it does without a warm-up or a calm end, then how far the quiet between poses must
+        stretch or shrink to meet it and how often the listener moves: smaller is better."""
+        miss = max(lengths.dose_low - self.target, self.target - lengths.dose_high, 0)
+        return miss, bare, abs(lengths.natural - self.target) + CHANGE_COST * changes
+
+    def fill(self, warm: Pose | None, close: Pose | None) -> tuple[list[Choice], Lengths]:
+        """Main work added between ``warm`` and ``close`` until the session is as near its length as
+        poses and rounds can bring it."""
+        ends = [c for c in (warm, close) if c is not None]
+        mains: list[Choice] = []
+        best = self.arrange(warm, mains, close)
+        best_lengths = self.lengths(best)
+        while best_lengths.natural < self.target:
+            grown = self.grow(warm, mains, close, ends)
+            if grown is None:
+                break
+            arranged = self.arrange(warm, grown, close)
+            lengths = self.lengths(arranged)
+            if lengths.natural > self.target and (
+                lengths.dose_low > self.target
+                or self.target - best_lengths.natural < lengths.natural - self.target
+            ):
+                break  # one more would overshoot further than stopping short
+            mains, best, best_lengths = grown, arranged, lengths
+        return best, best_lengths
+
+    def grow(
+        self, warm: Pose | None, mains: list[Choice], close: Pose | None, ends: list[Pose]
+    ) -> list[Choice] | None:
+        """``mains`` with one more pose (focus first, balanced, few moves), or one more round."""
+        used = {c.pose.id for c in mains} | {p.id for p in ends}
+        fresh = [p for p in self.pool if p.id not in used]
+        cap = max_changes(self.request.length_ms)
+        fits = [p for p in fresh if changes(self.arrange(warm, [*mains, Choice(p, "main")], close)) <= cap]
+        focused = [p for p in fits if self.matches(p)]
+        here = {c.pose.position for c in mains} | {p.position for p in ends}
+
+        def weight(pose: Pose) -> float:  # staying put is better than another move
+            return 3.0 if pose.position in here else 1.0
+
+        if focused:
+            pose = self.pick(self.balanced(focused, mains, ends), weight)
+            assert pose is not None
+            return [*mains, Choice(pose, "main")]
+        repeatable = [c for c in mains if c.rounds < ROUNDS_MAX and self.matches(c.pose)]
+        if not repeatable and not [p for p in fits if p.id not in used]:
+            repeatable = [c for c in mains if c.rounds < ROUNDS_MAX]  # nothing new left: repeat any
+        if repeatable:
+            fewest = min(c.rounds for c in repeatable)
+            chosen = next(c for c in repeatable if c.rounds == fewest)
+            return [replace(c, rounds=c.rounds + 1) if c is chosen else c for c in mains]
+        others = self.balanced(fits, mains, ends)
+        if others:
+            pose = self.pick(others, weight)
+            assert pose is not None
+            return [*mains, Choice(pose, "main")]
+        return None
+
+    def balanced(self, candidates: list[Pose], mains: list[Choice], ends: list[Pose]) -> list[Pose]:
+        """Where the back is the focus, the poses that keep rounding and arching the back in balance:
+        once more poses round it than arch it (or the reverse), the next one must not add to that side."""
+        if not BACK_FOCUS & set(self.request.focus):
+            return candidates
+        spines = [c.pose.spine for c in mains] + [p.spine for p in ends]
+        rounding = spines.count("flexion") - spines.count("both")
+        arching = spines.count("extension") - spines.count("both")
+        if rounding > max(arching, 0):
+            kept = [p for p in candidates if p.spine != "flexion"]
+        elif arching > max(rounding, 0):
+            kept = [p for p in candidates if p.spine != "extension"]
+        else:
+            return candidates
+        return kept or candidates
+
+    def arrange(self, warm: Pose | None, mains: list[Choice], close: Pose | None) -> list[Choice]:
+        """Warm-up, main work grouped by position in the order with the least moving, then the close."""
+        start = warm.position if warm else None
+        end = close.position if close else None
+        groups: dict[str, list[Choice]] = {}
+        for choice in mains:
+            groups.setdefault(choice.pose.position, []).append(choice)
+        first = groups.pop(start, []) if start else []
+        last = groups.pop(end, []) if end and end != start else []
+        middle = list(groups)
+
+        def cost(order: tuple[str, ...]) -> int:
+            stops = [p for p in (start, *order, end) if p is not None]
+            return sum(move_ms(a, b) for a, b in itertools.pairwise(stops))
+
+        order = min(itertools.permutations(middle), key=cost) if middle else ()
+        blocks = [first, *(groups[p] for p in order), last]
+        # Within a position, movement before stillness: reps, then holds.
+        body = [c for block in blocks for c in sorted(block, key=lambda c: c.pose.kind != "reps")]
+        head = [Choice(warm, "warm-up")] if warm else []
+        tail = [Choice(close, "close")] if close else []
+        return [*head, *body, *tail]
+
+    def routine(self, choices: Sequence[Choice]) -> Routine:
+        steps = tuple(
+            Step(
+                kind="pose",
+                line=0,
+                pose=c.pose.id,
+                hold=c.pose.hold,
+                reps=c.pose.reps if c.pose.kind == "reps" else None,
+                tempo_ms=c.pose.tempo_ms,
+                sides="both" if c.pose.one_sided else None,
+                rounds=c.rounds,
+            )
+            for c in choices
+        )
+        return Routine(
+            id="generated",
+            source="<generated>",
+            title=title(self.request),
+            steps=steps,
+            breath=self.breath(),
+        )
+
+    def breath(self) -> Breath:
+        pattern = self.request.compile.breath
+        return pattern if isinstance(pattern, Breath) else BREATH_PATTERNS["relaxed"]
+
+    def lengths(self, choices: Sequence[Choice]) -> Lengths:
+        if not choices:
+            return Lengths(0, 0, 0, 0, 0)
+        script = compile_routine(self.routine(choices), self.request.compile)
+        return measure(script, self.speech)
+
+
+def title(request: Request) -> str:
+    """A title the welcome can speak: "Fifteen-Minute Lower Back Session"."""
+    minutes = round(request.length_ms / 60_000)
+    numbers = phrases()["numbers"]
+    count = numbers[minutes - 1].title() if 1 <= minutes <= len(numbers) else str(minutes)
+    length = f"{count}-Minute " if minutes >= 1 else ""
+    focus = " and ".join(f.title() for f in request.focus).replace("And", "and")
+    return f"{length}{focus} Session"
+
+
+def _human(ms: int) -> str:
+    minutes, rest = divmod(ms // 1000, 60)
+    return f"{minutes}m{rest:02d}s" if rest and minutes else f"{minutes}m" if minutes else f"{rest}s"
+
+
+def routine_yaml(made: Generated, version: str, voice: str = "default") -> str:
+    """The routine as YAML a person can read and edit, with a header saying how it was made."""
+    request = made.request
+    lines = [
+        f"# Made by `audioguide make` (audioguide {version}), seed {request.seed}:",
+        f"#   audioguide make {request.describe()}",
+        "# The same options and seed make this routine again; another --seed makes a different one.",
+        "# It is an ordinary routine: edit it freely (docs/routines.md), then check it with",
+        "#   audioguide plan --check THIS_FILE",
+    ]
+    options = request.compile
+    if options.verbosity != "full" or options.pace != "normal":
+        lines.append(
+            f"# Its length was fitted for --verbosity {options.verbosity} --pace {options.pace}: "
+            "build it with those."
+        )
+    lines += [f"# Note: {note}." for note in made.notes]
+    poses = [c.pose.name for c in made.choices]
+    description = (
+        f"Made for {', '.join(request.focus)}: {', '.join(poses)}. "
+        f"{made.position_changes} change{'s' if made.position_changes != 1 else ''} of position."
+    )
+    lines += [
+        f"title: {made.routine.title}",
+        f"description: {_quoted(description)}",
+        f"duration: {'~' if request.about else ''}{_human(request.length_ms)}",
+        f"voice: {_quoted(voice) if voice != 'default' else voice}",
+        f"breath: {_breath_yaml(made.routine.breath)}",
+        "ambience: none",
+        "steps:",
+    ]
+    for choice in made.choices:
+        pose = choice.pose
+        lines.append(f"  - pose: {pose.id}")
+        if pose.kind == "reps":
+            lines += [f"    reps: {pose.reps}", f"    tempo: {_amount(Amount(ms=pose.tempo_ms))}"]
+        elif pose.hold is not None:
+            lines.append(f"    hold: {_amount(pose.hold)}")
+        if pose.one_sided:
+            lines.append("    sides: both")
+        if choice.rounds > 1:
+            lines.append(f"    rounds: {choice.rounds}")
+        lines.append(f"    why: {_quoted(choice.why(request))}")
+    return "\n".join(lines) + "\n"
+
+
+def _amount(amount: Amount) -> str:
+    if amount.breaths is not None:
+        return f"{amount.breaths} breaths"
+    assert amount.ms is not None
+    return f"{amount.ms / 1000:g}s"
+
+
+def _breath_yaml(breath: Breath) -> str:
+    if breath.name in BREATH_PATTERNS and BREATH_PATTERNS[breath.name] == breath:
+        return breath.name if breath.name != "4-7-8" else '"4-7-8"'
+    parts = {"inhale": breath.inhale_ms, "hold_in": breath.hold_in_ms, "exhale": breath.exhale_ms}
+    parts["hold_out"] = breath.hold_out_ms
+    return "{" + ", ".join(f"{k}: {v / 1000:g}s" for k, v in parts.items() if v) + "}"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
