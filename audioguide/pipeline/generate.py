@@ -62,6 +62,9 @@ TRIES = 6
 CHANGE_COST = ms_to_samples(20_000)
 """Choosing among openings and endings, a change of position weighs as much as 20 s of stretched quiet."""
 """Openings and endings tried before a session does without them (only very short ones do)."""
+NEAR_MS = 10_000
+"""A move this short that stays on the floor or off it (lying to hands and knees, chair to standing)
+keeps a session in one place."""
 ROUNDS_MAX = 3
 """A generated step is repeated at most this many times; beyond that, variety is better."""
 SPEECH_MS_PER_WORD = 380
@@ -251,12 +254,12 @@ class _Generator:
         # A few openings and endings drawn by the seed; then, for sessions too short for both, one or
         # neither. The first whose length fits with every hold at its dose wins.
         for attempt in range(TRIES + 2):
-            warm = self.pick(warms, lambda p: 3.0 if self.matches(p) else 1.0) if attempt <= TRIES else None
+            warm = self.pick(warms, self.opening_weight) if attempt <= TRIES else None
             near = warm.position if warm else None
             close = (
                 self.pick(
                     [p for p in calms if p is not warm],
-                    lambda p, near=near: 1.0 / (1.0 + (move_ms(near, p.position) / 4000 if near else 0)),
+                    lambda p, near=near: (1.0 + (move_ms(near, p.position) / 4000 if near else 0)) ** -2,
                 )
                 if attempt < TRIES + 1
                 else None
@@ -289,6 +292,13 @@ class _Generator:
         _, choices, lengths, notes = best
         return Generated(self.request, tuple(choices), self.routine(choices), lengths, tuple(notes))
 
+    def opening_weight(self, pose: Pose) -> float:
+        """An opening for the focus is likelier, and more so where many focus poses are near it:
+        the opening decides where most of the session happens."""
+        floor = pose.position in FLOOR
+        nearby = sum(self.matches(p) and (p.position in FLOOR) == floor for p in self.pool)
+        return (6.0 if self.matches(pose) else 1.0) * (1 + nearby)
+
     def score(self, lengths: Lengths, changes: int, bare: bool) -> tuple[int, bool, int]:
         """How far the target lies outside the range where every hold keeps its dose (0: inside), then
         whether it does without a warm-up or a calm end, then how far the quiet between poses must
@@ -320,33 +330,56 @@ class _Generator:
     def grow(
         self, warm: Pose | None, mains: list[Choice], close: Pose | None, ends: list[Pose]
     ) -> list[Choice] | None:
-        """``mains`` with one more pose (focus first, balanced, few moves), or one more round."""
+        """``mains`` with one more pose or round, in this order of preference: a new pose for the focus
+        where the listener already is (or a short move away), a second round of a focus pose, a focus
+        pose further away, a third round, another pose nearby, another round of anything, another pose
+        further away.
+        New poses are balanced (``balanced``) and never exceed the changes of position allowed."""
         used = {c.pose.id for c in mains} | {p.id for p in ends}
-        fresh = [p for p in self.pool if p.id not in used]
         cap = max_changes(self.request.length_ms)
-        fits = [p for p in fresh if changes(self.arrange(warm, [*mains, Choice(p, "main")], close)) <= cap]
-        focused = [p for p in fits if self.matches(p)]
+        fits = [
+            p
+            for p in self.pool
+            if p.id not in used and changes(self.arrange(warm, [*mains, Choice(p, "main")], close)) <= cap
+        ]
         here = {c.pose.position for c in mains} | {p.position for p in ends}
 
-        def weight(pose: Pose) -> float:  # staying put is better than another move
-            return 3.0 if pose.position in here else 1.0
+        def near(pose: Pose) -> bool:  # a short move, without getting down to the floor or up from it
+            floor = pose.position in FLOOR
+            return not here or any(
+                (h in FLOOR) == floor and move_ms(h, pose.position) <= NEAR_MS for h in here
+            )
 
-        if focused:
-            pose = self.pick(self.balanced(focused, mains, ends), weight)
-            assert pose is not None
-            return [*mains, Choice(pose, "main")]
-        repeatable = [c for c in mains if c.rounds < ROUNDS_MAX and self.matches(c.pose)]
-        if not repeatable and not [p for p in fits if p.id not in used]:
-            repeatable = [c for c in mains if c.rounds < ROUNDS_MAX]  # nothing new left: repeat any
-        if repeatable:
-            fewest = min(c.rounds for c in repeatable)
-            chosen = next(c for c in repeatable if c.rounds == fewest)
+        def weight(pose: Pose) -> float:  # staying put is better than moving, and near better than far
+            if pose.position in here or not here:
+                return 1.0
+            return min((1.0 + move_ms(h, pose.position) / 4000) ** -2 for h in here)
+
+        def new(candidates: list[Pose]) -> list[Choice] | None:
+            pose = self.pick(self.balanced(candidates, mains, ends), weight)
+            return None if pose is None else [*mains, Choice(pose, "main")]
+
+        def again(candidates: list[Choice]) -> list[Choice] | None:
+            if not candidates:
+                return None
+            chosen = min(candidates, key=lambda c: c.rounds)  # the first with the fewest rounds
             return [replace(c, rounds=c.rounds + 1) if c is chosen else c for c in mains]
-        others = self.balanced(fits, mains, ends)
-        if others:
-            pose = self.pick(others, weight)
-            assert pose is not None
-            return [*mains, Choice(pose, "main")]
+
+        focused = [p for p in fits if self.matches(p)]
+        others = [p for p in fits if not self.matches(p)]
+        repeatable = [c for c in mains if c.rounds < ROUNDS_MAX]
+        for grown in (
+            lambda: new([p for p in focused if near(p)]),
+            lambda: again([c for c in repeatable if self.matches(c.pose) and c.rounds < 2]),
+            lambda: new(focused),
+            lambda: again([c for c in repeatable if self.matches(c.pose)]),
+            lambda: new([p for p in others if near(p)]),
+            lambda: again(repeatable),
+            lambda: new(others),
+        ):
+            result = grown()
+            if result is not None:
+                return result
         return None
 
     def balanced(self, candidates: list[Pose], mains: list[Choice], ends: list[Pose]) -> list[Pose]:
