@@ -309,7 +309,7 @@ class _Compiler:
                     side_line.append(self.say(self.vocab.pick("first_side", side=side), 500))
                 else:
                     side_line.append(self.say(self.vocab.pick("switch_side", side=side), 500))
-            items += [*side_line, *self.setup(pose, side, first, moved)]
+            items += [*side_line, *self.setup(pose, side, first, moved, brief=step.guidance == "brief")]
             settle = SETTLE_MS if first else SIDE_SETTLE_MS
             items.append(Span("rest", settle, settle, settle * 2, "settle", side=side))
             items += self.work(index, step, pose, side)
@@ -341,15 +341,20 @@ class _Compiler:
         self.said_position = position
         return items, True
 
-    def setup(self, pose: Pose, side: str | None, first: bool, moved: bool) -> list[Say | Sound | Span]:
+    def setup(
+        self, pose: Pose, side: str | None, first: bool, moved: bool, *, brief: bool = False
+    ) -> list[Say | Sound | Span]:
+        """How to get into the pose: every setup sentence in full guidance, else its one-line brief
+        (also in full guidance when the routine marks the pose as taught already: ``guidance: brief``)."""
         out: list[Say | Sound | Span] = []
-        if first and not moved and pose.position and self.said_position != pose.position and not self.full:
+        detailed = self.full and not brief
+        if first and not moved and pose.position and self.said_position != pose.position and not detailed:
             out.append(self.say(arrival(pose.position), 500))  # brief and minimal still say where to be
         if first:
             self.said_position = pose.position or None
         if self.minimal:
             return out
-        if self.full and first:
+        if detailed and first:
             lines = [pose.text(s, side) for s in pose.setup]
             if len(lines) > 1 and (
                 lines[0] == self.position_line or (moved and len(lines[0].split()) <= ARRIVAL_ONLY_WORDS)

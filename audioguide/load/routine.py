@@ -19,8 +19,10 @@ from audioguide.model.routine import BREATH_PATTERNS, SIDES, TARGET_RANGE_MS, Br
 ROUTINE_KEYS = ("title", "description", "duration", "voice", "breath", "ambience", "steps")
 STEP_KEYS = (
     *("pose", "name", "say", "hold", "reps", "tempo", "sides", "rest", "rounds", "position", "props"),
+    "guidance",  # "brief": the pose was taught in full earlier (a program says so); else the session's
     "why",  # a note for the reader (``plan`` shows it), never spoken
 )
+GUIDANCE = ("full", "brief")
 MAX_ROUNDS = 10
 BREATH_KEYS = ("inhale", "hold_in", "exhale", "hold_out")
 
@@ -298,6 +300,7 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
     sides = _choice(doc, fields, key, "sides", SIDES)
     say = _sentences(doc, fields["say"], f"{key}.say") if "say" in fields else ()
     why = _text(doc, {f"{key}.why": fields["why"]}, f"{key}.why", default="") if "why" in fields else ""
+    guidance = _choice(doc, fields, key, "guidance", GUIDANCE)
     return Step(
         kind="pose",
         line=line,
@@ -312,6 +315,7 @@ def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
         position=position,
         props=props,
         why=why or "",
+        guidance=guidance,
     )
 
 

@@ -62,6 +62,7 @@ class Step:
     position: str | None = None  # an inline pose's position (library poses carry their own)
     props: tuple[str, ...] = ()  # an inline pose's props
     why: str = ""  # why the step is there (a generated routine says), for the reader: never spoken
+    guidance: str | None = None  # "brief": set up in one sentence even in full verbosity (taught before)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,13 @@ pipeline (``pipeline.make``) then measures the real speech and asks again until 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from audioguide.compile.compiler import PACES, compile_routine
+from audioguide.compile.compiler import HOLD_STRETCH, PACES, compile_routine
 from audioguide.compile.compiler import Options as CompileOptions
 from audioguide.compile.movement import FLOOR, move_ms
 from audioguide.errors import OptionError
@@ -67,9 +68,10 @@ NEAR_MS = 10_000
 keeps a session in one place."""
 ROUNDS_MAX = 3
 """A generated step is repeated at most this many times; beyond that, variety is better."""
-SPEECH_MS_PER_WORD = 380
-"""Estimate of the default voice: about 160 words a minute (measured: ``tools.measure default``)."""
-SPEECH_OVERHEAD_MS = 250
+SPEECH_MS_PER_WORD = 330
+"""Estimate of the default voice: a least-squares fit of clip length to word count over the phrases
+of three generated 15-minute sessions (328 ms a word plus 283 ms), default profile, normal pace."""
+SPEECH_OVERHEAD_MS = 280
 
 
 def max_changes(length_ms: int) -> int:
@@ -90,6 +92,10 @@ class Request:
     level: str = "gentle"
     seed: int = 1
     compile: CompileOptions = field(default_factory=CompileOptions)
+    # A program's later sessions: holds grow within their band, and poses come in a few at a time.
+    hold_scale: float = 1.0  # every timed or counted hold, times this (1 to HOLD_STRETCH)
+    known: frozenset[str] = frozenset()  # poses taught in earlier sessions
+    new_limit: int | None = None  # at most this many poses not in ``known`` (None: any)
 
     def __post_init__(self) -> None:
         """Refuse what cannot be generated, naming the option (OptionError)."""
@@ -114,6 +120,8 @@ class Request:
                 raise OptionError(
                     "avoid", f"'{item}' is neither a position ({', '.join(POSITIONS)}, floor) nor a pose id"
                 )
+        if not 1.0 <= self.hold_scale <= HOLD_STRETCH:
+            raise OptionError("hold_scale", f"must be from 1 to {HOLD_STRETCH:g}")
         if not 0 <= self.seed < 2**63:
             raise OptionError("seed", "must be a whole number from 0")
         avoided = tuple(a for a in self.avoid if a in POSITIONS or a == "floor")
@@ -238,6 +246,24 @@ class _Generator:
                 "where", "no pose in the library fits these choices; allow more places or props"
             )
 
+    def novel(self, candidates: Sequence[Pose], chosen: Sequence[Pose]) -> list[Pose]:
+        """``candidates`` less the poses a program has not taught yet, once this session has as many
+        new poses as it may."""
+        limit, known = self.request.new_limit, self.request.known
+        if limit is None or sum(p.id not in known for p in chosen) < limit:
+            return list(candidates)
+        return [p for p in candidates if p.id in known]
+
+    def dose(self, pose: Pose) -> Amount | None:
+        """The pose's hold, grown by the request's ``hold_scale`` (whole seconds, whole breaths)."""
+        hold, scale = pose.hold, self.request.hold_scale
+        if hold is None or scale == 1.0:
+            return hold
+        if hold.breaths is not None:
+            return Amount(breaths=round(hold.breaths * scale))
+        assert hold.ms is not None
+        return Amount(ms=round(hold.ms * scale / 1000) * 1000)
+
     def matches(self, pose: Pose) -> bool:
         return self.areas is None or bool(self.areas & set(pose.areas))
 
@@ -254,12 +280,11 @@ class _Generator:
         # A few openings and endings drawn by the seed; then, for sessions too short for both, one or
         # neither. The first whose length fits with every hold at its dose wins.
         for attempt in range(TRIES + 2):
-            warm = self.pick(warms, self.opening_weight) if attempt <= TRIES else None
-            near = warm.position if warm else None
+            warm = self.pick(self.novel(warms, []), self.opening_weight) if attempt <= TRIES else None
             close = (
                 self.pick(
-                    [p for p in calms if p is not warm],
-                    lambda p, near=near: (1.0 + (move_ms(near, p.position) / 4000 if near else 0)) ** -2,
+                    self.novel([p for p in calms if p is not warm], [warm] if warm else []),
+                    functools.partial(_nearness, warm.position if warm else None),
                 )
                 if attempt < TRIES + 1
                 else None
@@ -297,7 +322,8 @@ class _Generator:
         the opening decides where most of the session happens."""
         floor = pose.position in FLOOR
         nearby = sum(self.matches(p) and (p.position in FLOOR) == floor for p in self.pool)
-        return (6.0 if self.matches(pose) else 1.0) * (1 + nearby)
+        again = 3.0 if pose.id in self.request.known else 1.0  # a program opens as it has before
+        return (6.0 if self.matches(pose) else 1.0) * (1 + nearby) * again
 
     def score(self, lengths: Lengths, changes: int, bare: bool) -> tuple[int, bool, int]:
         """How far the target lies outside the range where every hold keeps its dose (0: inside), then
@@ -333,7 +359,7 @@ class _Generator:
         """``mains`` with one more pose or round, in this order of preference: a new pose for the focus
         where the listener already is (or a short move away), a second round of a focus pose, a focus
         pose further away, a third round, another pose nearby, another round of anything, another pose
-        further away.
+        further away; past a program's limit of new poses, only then more new poses.
         New poses are balanced (``balanced``) and never exceed the changes of position allowed."""
         used = {c.pose.id for c in mains} | {p.id for p in ends}
         cap = max_changes(self.request.length_ms)
@@ -342,6 +368,8 @@ class _Generator:
             for p in self.pool
             if p.id not in used and changes(self.arrange(warm, [*mains, Choice(p, "main")], close)) <= cap
         ]
+        unlimited = fits
+        fits = self.novel(fits, [*ends, *(c.pose for c in mains)])
         here = {c.pose.position for c in mains} | {p.position for p in ends}
 
         def near(pose: Pose) -> bool:  # a short move, without getting down to the floor or up from it
@@ -376,6 +404,10 @@ class _Generator:
             lambda: new([p for p in others if near(p)]),
             lambda: again(repeatable),
             lambda: new(others),
+            # Only when nothing taught so far can fill the length: more new poses than a program's
+            # session should bring, rather than long silences.
+            lambda: new([p for p in unlimited if self.matches(p)]),
+            lambda: new(unlimited),
         ):
             result = grown()
             if result is not None:
@@ -427,7 +459,7 @@ class _Generator:
                 kind="pose",
                 line=0,
                 pose=c.pose.id,
-                hold=c.pose.hold,
+                hold=self.dose(c.pose),
                 reps=c.pose.reps if c.pose.kind == "reps" else None,
                 tempo_ms=c.pose.tempo_ms,
                 sides="both" if c.pose.one_sided else None,
@@ -454,6 +486,11 @@ class _Generator:
         return measure(script, self.speech)
 
 
+def _nearness(start: str | None, pose: Pose) -> float:
+    """Weight of ending on ``pose`` after opening at ``start``: a calm end near the start is likelier."""
+    return (1.0 + (move_ms(start, pose.position) / 4000 if start else 0)) ** -2
+
+
 def title(request: Request) -> str:
     """A title the welcome can speak: "Fifteen-Minute Lower Back Session"."""
     minutes = round(request.length_ms / 60_000)
@@ -469,10 +506,22 @@ def _human(ms: int) -> str:
     return f"{minutes}m{rest:02d}s" if rest and minutes else f"{minutes}m" if minutes else f"{rest}s"
 
 
-def routine_yaml(made: Generated, version: str, voice: str = "default") -> str:
-    """The routine as YAML a person can read and edit, with a header saying how it was made."""
+def routine_yaml(
+    made: Generated,
+    version: str,
+    voice: str = "default",
+    *,
+    title: str | None = None,
+    taught: frozenset[str] = frozenset(),
+    header: Sequence[str] = (),
+) -> str:
+    """The routine as YAML a person can read and edit, with a header saying how it was made.
+
+    ``taught``: poses a listener has been taught in full already (a program's earlier episodes);
+    their steps say ``guidance: brief``.
+    """
     request = made.request
-    lines = [
+    lines = list(header) or [
         f"# Made by `audioguide make` (audioguide {version}), seed {request.seed}:",
         f"#   audioguide make {request.describe()}",
         "# The same options and seed make this routine again; another --seed makes a different one.",
@@ -492,7 +541,7 @@ def routine_yaml(made: Generated, version: str, voice: str = "default") -> str:
         f"{made.position_changes} change{'s' if made.position_changes != 1 else ''} of position."
     )
     lines += [
-        f"title: {made.routine.title}",
+        f"title: {_quoted(title or made.routine.title)}",
         f"description: {_quoted(description)}",
         f"duration: {'~' if request.about else ''}{_human(request.length_ms)}",
         f"voice: {_quoted(voice) if voice != 'default' else voice}",
@@ -500,18 +549,28 @@ def routine_yaml(made: Generated, version: str, voice: str = "default") -> str:
         "ambience: none",
         "steps:",
     ]
-    for choice in made.choices:
+    for choice, step in zip(made.choices, made.routine.steps, strict=True):
         pose = choice.pose
         lines.append(f"  - pose: {pose.id}")
-        if pose.kind == "reps":
-            lines += [f"    reps: {pose.reps}", f"    tempo: {_amount(Amount(ms=pose.tempo_ms))}"]
-        elif pose.hold is not None:
-            lines.append(f"    hold: {_amount(pose.hold)}")
-        if pose.one_sided:
-            lines.append("    sides: both")
-        if choice.rounds > 1:
-            lines.append(f"    rounds: {choice.rounds}")
-        lines.append(f"    why: {_quoted(choice.why(request))}")
+        if step.reps is not None and step.tempo_ms is not None:
+            lines += [f"    reps: {step.reps}", f"    tempo: {_amount(Amount(ms=step.tempo_ms))}"]
+        elif step.hold is not None:
+            lines.append(f"    hold: {_amount(step.hold)}")
+        if step.sides:
+            lines.append(f"    sides: {step.sides}")
+        if step.rounds > 1:
+            lines.append(f"    rounds: {step.rounds}")
+        why = choice.why(request)
+        if step.hold is not None and step.hold != pose.hold:
+            why += (
+                f"; held longer than the library's {_amount(pose.hold)} as the program progresses"
+                if pose.hold
+                else ""
+            )
+        if pose.id in taught:
+            lines.append("    guidance: brief")
+            why += "; taught in full in an earlier episode, so set up briefly"
+        lines.append(f"    why: {_quoted(why)}")
     return "\n".join(lines) + "\n"
 
 

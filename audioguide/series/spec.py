@@ -14,17 +14,25 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from audioguide import __version__
 from audioguide.compile.compiler import VERBOSITY
-from audioguide.errors import ExportError, RoutineError
+from audioguide.errors import ExportError, OptionError, RoutineError
 from audioguide.export.tags import png_size
 from audioguide.load.durations import DurationSyntaxError, parse_span
-from audioguide.load.routine import builtin_routines, load_routine
+from audioguide.load.routine import builtin_routines, load_routine, parse_routine
 from audioguide.load.voices import find_profile
 from audioguide.load.yamlnodes import Doc, parse, read_text, suggest
 from audioguide.model.routine import TARGET_RANGE_MS, Routine
+from audioguide.pipeline.generate import DEFAULT_PROPS, FOCUS, WHERE, Request
+from audioguide.series.program import Program, Session, session_yaml, sessions
 
-SERIES_KEYS = ("title", "author", "description", "language", "base_url", "image", "episodes")
-EPISODE_KEYS = ("routine", "title", "description", "voice", "verbosity", "duration", "intro")
+SERIES_KEYS = ("title", "author", "description", "language", "base_url", "image", "program", "episodes")
+EPISODE_KEYS = ("routine", "generated", "title", "description", "voice", "verbosity", "duration", "intro")
+PROGRAM_KEYS = (
+    *("weeks", "per_week", "length", "focus", "where", "avoid", "props", "level", "seed"),
+    *("new_per_session", "verbosity"),
+)
+MAX_WEEKS, MAX_PER_WEEK = 52, 7
 INTRO_WORDS = {True: "full", False: "short", "full": "full", "short": "short", "none": "none"}
 """``intro:`` on an episode: on/off (YAML booleans) or the compile option's own words."""
 
@@ -91,8 +99,10 @@ def load_series(path: str | Path) -> Series:
         ("title", "title: Back Care Basics"),
         ("description", "description: Short guided sessions for a stiff back"),
         ("base_url", "base_url: https://example.org/backcare/ (the feed needs absolute links)"),
-        ("episodes", "episodes: [{routine: lower-back-10min}]"),
+        ("episodes", "episodes: [{routine: lower-back-10min}], or a program: (docs/series.md)"),
     ):
+        if required == "episodes" and "program" in fields:
+            continue
         if required not in fields:
             raise doc.error(doc.root, required, f"missing '{required}'", f"for example {example}")
     title = _text(doc, fields, "title")
@@ -103,14 +113,27 @@ def load_series(path: str | Path) -> Series:
     image = image_png = None
     if "image" in fields:
         image, image_png = _image(doc, fields["image"], base_dir)
-    nodes = doc.sequence(fields["episodes"], "episodes", "episodes")
-    if not nodes:
-        raise doc.error(fields["episodes"], "episodes", "'episodes' is empty: a series needs at least one")
+    program = made = None
+    if "program" in fields:
+        program = _program(doc, fields["program"])
+        made = _Program(program, sessions(program), display)
+    if "episodes" in fields:
+        nodes = doc.sequence(fields["episodes"], "episodes", "episodes")
+        if not nodes:
+            raise doc.error(
+                fields["episodes"], "episodes", "'episodes' is empty: a series needs at least one"
+            )
+    else:  # a program on its own: every session, in order
+        assert program is not None
+        listed = ", ".join(f"{{generated: {n}}}" for n in range(1, program.sessions + 1))
+        nodes = yaml.compose(f"[{listed}]").value
     width = max(2, len(str(len(nodes))))
     seen: dict[str, int] = {}
     episodes = []
     for i, node in enumerate(nodes):
-        episode = _episode(doc, node, f"episodes[{i}]", i + 1, width, base_dir)
+        episode = _episode(doc, node, f"episodes[{i}]", i + 1, width, base_dir, made)
+        if made is not None:
+            made.taught |= {step.pose for step in episode.routine.steps if step.pose}
         seen[episode.key] = seen.get(episode.key, 0) + 1
         if seen[episode.key] > 1:  # the same routine twice: the later one gets a key of its own
             episode = replace(episode, key=f"{episode.key}#{seen[episode.key]}")
@@ -191,21 +214,47 @@ def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
     return path, data
 
 
-def _episode(doc: Doc, node: yaml.Node, key: str, number: int, width: int, base_dir: Path) -> Episode:
+@dataclass
+class _Program:
+    """A series' program while its episodes are read: the sessions, and the poses taught so far."""
+
+    program: Program
+    sessions: list[Session]
+    source: str
+    taught: set[str] = field(default_factory=set)
+
+
+def _episode(
+    doc: Doc, node: yaml.Node, key: str, number: int, width: int, base_dir: Path, made: _Program | None = None
+) -> Episode:
     if isinstance(node, yaml.ScalarNode):  # "- lower-back-10min" is short for "- routine: lower-back-10min"
         fields = {"routine": node}
         routine_key = key
     else:
         fields = doc.mapping(node, key, EPISODE_KEYS, "an episode")
         routine_key = f"{key}.routine"
-        if "routine" not in fields:
-            raise doc.error(node, routine_key, "missing 'routine': a built-in routine name or a .yaml path")
-    written = doc.value(fields["routine"], routine_key)
-    if not isinstance(written, str) or not written.strip():
-        raise doc.error(fields["routine"], routine_key, "expected a built-in routine name or a .yaml path")
-    ref, text = _resolve(doc, fields["routine"], routine_key, written.strip(), base_dir)
-    routine = load_routine(ref)
-    overrides: dict[str, Any] = {"routine": written.strip()}
+        if "routine" in fields and "generated" in fields:
+            raise doc.error(node, key, "an episode is a routine or a generated session, not both")
+        if "routine" not in fields and "generated" not in fields:
+            raise doc.error(
+                node,
+                routine_key,
+                "missing 'routine': a built-in routine name or a .yaml path"
+                + (", or 'generated: N' for the program's session N" if made else ""),
+            )
+    if "generated" in fields:
+        ref, text, routine, written, stem = _generated(doc, fields["generated"], f"{key}.generated", made)
+    else:
+        written = doc.value(fields["routine"], routine_key)
+        if not isinstance(written, str) or not written.strip():
+            raise doc.error(
+                fields["routine"], routine_key, "expected a built-in routine name or a .yaml path"
+            )
+        written = written.strip()
+        ref, text = _resolve(doc, fields["routine"], routine_key, written, base_dir)
+        routine = load_routine(ref)
+        stem = _slug(Path(ref).stem if ref.endswith((".yaml", ".yml")) else ref)
+    overrides: dict[str, Any] = {"routine": written}
     if "title" in fields:
         overrides["title"] = _text(doc, fields, "title", f"{key}.title")
         routine = replace(routine, title=overrides["title"])
@@ -233,10 +282,9 @@ def _episode(doc: Doc, node: yaml.Node, key: str, number: int, width: int, base_
     voice = None
     if "voice" in fields:
         voice = overrides["voice"] = _voice(doc, fields["voice"], f"{key}.voice", base_dir)
-    stem = _slug(Path(ref).stem if ref.endswith((".yaml", ".yml")) else ref)
     return Episode(
         number=number,
-        key=written.strip(),
+        key=written,
         ref=ref,
         routine=routine,
         source_text=text,
@@ -248,6 +296,96 @@ def _episode(doc: Doc, node: yaml.Node, key: str, number: int, width: int, base_
         duration_ms=duration_ms,
         overrides=tuple(sorted(overrides.items())),
     )
+
+
+def _generated(
+    doc: Doc, node: yaml.Node, key: str, made: _Program | None
+) -> tuple[str, str, Routine, str, str]:
+    """A program's session N as an episode: (ref, routine text, routine, key, file stem)."""
+    if made is None:
+        raise doc.error(node, key, "'generated' needs a 'program:' in the series", "see docs/series.md")
+    value = doc.value(node, key)
+    count = len(made.sessions)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= count:
+        raise doc.error(node, key, f"expected a session number of the program, 1 to {count}, got {value!r}")
+    session = made.sessions[value - 1]
+    text = session_yaml(session, made.program, made.source, __version__, sorted(made.taught))
+    routine = parse_routine(text, f"{made.source}: program session {value}", rid=f"session-{value}")
+    return f"program/{value}", text, routine, f"program/{value}", _slug(session.title)
+
+
+def _program(doc: Doc, node: yaml.Node) -> Program:
+    """The ``program:`` mapping; every value checked against what the generator takes."""
+    fields = doc.mapping(node, "program", PROGRAM_KEYS, "a program")
+    for required, example in (("weeks", "weeks: 4"), ("per_week", "per_week: 3"), ("length", "length: 15m")):
+        if required not in fields:
+            raise doc.error(node, f"program.{required}", f"missing '{required}'", f"for example {example}")
+    counts: dict[str, int] = {}
+    for name, high in (
+        ("weeks", MAX_WEEKS),
+        ("per_week", MAX_PER_WEEK),
+        ("seed", 2**63 - 1),
+        ("new_per_session", 20),
+    ):
+        if name in fields:
+            value = doc.value(fields[name], f"program.{name}")
+            low = 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise doc.error(
+                    fields[name],
+                    f"program.{name}",
+                    f"expected a whole number from {low} to {high}, got {value!r}",
+                )
+            counts[name] = value
+    lists: dict[str, tuple[str, ...]] = {}
+    for name, allowed in (("focus", tuple(FOCUS)), ("where", tuple(WHERE)), ("props", None), ("avoid", None)):
+        if name not in fields:
+            continue
+        vnode = fields[name]
+        items = (
+            doc.sequence(vnode, f"program.{name}", name) if isinstance(vnode, yaml.SequenceNode) else [vnode]
+        )
+        values = [doc.value(item, f"program.{name}") for item in items]
+        for item, value in zip(items, values, strict=True):
+            if not isinstance(value, str) or (allowed is not None and value not in allowed):
+                raise doc.error(
+                    item,
+                    f"program.{name}",
+                    f"expected {'one of ' + ', '.join(allowed) if allowed else 'a name'}, got {value!r}",
+                    suggest(str(value), allowed) if allowed else None,
+                )
+        lists[name] = tuple(str(v) for v in values if v != "none")
+    level = str(doc.value(fields["level"], "program.level")) if "level" in fields else "gentle"
+    verbosity = _choice(doc, fields["verbosity"], "program.verbosity") if "verbosity" in fields else "full"
+    program = Program(
+        weeks=counts["weeks"],
+        per_week=counts["per_week"],
+        length_ms=_duration(doc, fields["length"], "program.length"),
+        focus=lists.get("focus", ("whole body",)),
+        where=lists.get("where", tuple(WHERE)),
+        avoid=lists.get("avoid", ()),
+        props=lists.get("props", DEFAULT_PROPS),
+        level=level,
+        seed=counts.get("seed", 1),
+        new_per_session=counts.get("new_per_session", 2),
+        verbosity=verbosity,
+    )
+    try:  # the generator's own checks, reported against the program's keys
+        Request(
+            length_ms=program.length_ms,
+            focus=program.focus,
+            where=program.where,
+            avoid=program.avoid,
+            props=program.props,
+            level=program.level,
+            seed=program.seed,
+        )
+    except OptionError as exc:
+        target = fields.get(exc.option, node)
+        raise doc.error(target, f"program.{exc.option}", exc.message) from None
+    if program.sessions > 100:
+        raise doc.error(node, "program", f"{program.sessions} sessions; a program has at most 100")
+    return program
 
 
 def _resolve(doc: Doc, node: yaml.Node, key: str, written: str, base_dir: Path) -> tuple[str, str]:
