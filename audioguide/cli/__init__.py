@@ -254,6 +254,11 @@ def plan(routine: str, as_json: bool, run_check: bool, **kw: Any) -> None:
         click.echo(json.dumps(plan_data(timeline), indent=2, ensure_ascii=False))
         return
     click.echo("\n".join(cue_sheet(timeline)))
+    reasons = [(step, step.why) for step in result.routine.steps if step.why]
+    if reasons:  # a generated routine says why each step is there
+        click.echo("\nWhy these steps:")
+        for step, why in reasons:
+            click.echo(f"  {step.pose or step.name}: {why}")
 
 
 @cli.command()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from functools import cache
 
 FLOOR = frozenset({"supine", "prone", "side-lying", "hands-and-knees", "kneeling"})
 """Positions on the floor (a mat); seated is on a chair, standing is upright."""
@@ -81,6 +82,7 @@ _ARRIVAL = {
 }
 
 
+@cache  # seven positions: at most 49 chains, asked for again and again by the session generator
 def path(start: str, end: str) -> tuple[Move, ...]:
     """The quickest chain of moves from ``start`` to ``end`` (empty when they are the same)."""
     if start == end:
@@ -100,6 +102,7 @@ def path(start: str, end: str) -> tuple[Move, ...]:
     raise ValueError(f"no way from {start} to {end}")
 
 
+@cache
 def move_ms(start: str, end: str) -> int:
     """How long the whole change of position takes, in milliseconds."""
     return sum(m.ms for m in path(start, end))

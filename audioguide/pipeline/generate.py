@@ -66,6 +66,8 @@ CHANGE_COST = ms_to_samples(20_000)
 NEAR_MS = 10_000
 """A move this short that stays on the floor or off it (lying to hands and knees, chair to standing)
 keeps a session in one place."""
+SHORT_FRACTION = 0.05
+"""A session this much short of its length at rest, with nothing left to add, says so in a note."""
 ROUNDS_MAX = 3
 """A generated step is repeated at most this many times; beyond that, variety is better."""
 SPEECH_MS_PER_WORD = 330
@@ -289,8 +291,12 @@ class _Generator:
                 if attempt < TRIES + 1
                 else None
             )
-            choices, lengths = self.fill(warm, close)
+            choices, lengths, exhausted = self.fill(warm, close)
             notes = []
+            if exhausted:
+                notes.append(
+                    "every pose that fits these choices is used, so the quiet between poses is longer"
+                )
             if warm is None:
                 notes.append(
                     "no gentle movement fits these choices, so the session starts with a hold"
@@ -332,9 +338,9 @@ class _Generator:
         miss = max(lengths.dose_low - self.target, self.target - lengths.dose_high, 0)
         return miss, bare, abs(lengths.natural - self.target) + CHANGE_COST * changes
 
-    def fill(self, warm: Pose | None, close: Pose | None) -> tuple[list[Choice], Lengths]:
+    def fill(self, warm: Pose | None, close: Pose | None) -> tuple[list[Choice], Lengths, bool]:
         """Main work added between ``warm`` and ``close`` until the session is as near its length as
-        poses and rounds can bring it."""
+        poses and rounds can bring it; and whether it ran out of poses and rounds well short."""
         ends = [c for c in (warm, close) if c is not None]
         mains: list[Choice] = []
         best = self.arrange(warm, mains, close)
@@ -342,16 +348,50 @@ class _Generator:
         while best_lengths.natural < self.target:
             grown = self.grow(warm, mains, close, ends)
             if grown is None:
-                break
+                return best, best_lengths, best_lengths.natural < self.target * (1 - SHORT_FRACTION)
             arranged = self.arrange(warm, grown, close)
             lengths = self.lengths(arranged)
             if lengths.natural > self.target and (
                 lengths.dose_low > self.target
                 or self.target - best_lengths.natural < lengths.natural - self.target
             ):
-                break  # one more would overshoot further than stopping short
+                # The step the rules prefer overshoots: the smallest step that lands nearer, if any.
+                return self.last_step(warm, mains, close, ends, best, best_lengths)
             mains, best, best_lengths = grown, arranged, lengths
-        return best, best_lengths
+        return best, best_lengths, False
+
+    def last_step(
+        self,
+        warm: Pose | None,
+        mains: list[Choice],
+        close: Pose | None,
+        ends: list[Pose],
+        best: list[Choice],
+        best_lengths: Lengths,
+    ) -> tuple[list[Choice], Lengths, bool]:
+        """The session short of its length, or with one more round or new focus pose (whichever
+        brings it nearest with every hold at its dose): the last step of ``fill``."""
+        used = {c.pose.id for c in mains} | {p.id for p in ends}
+        cap = max_changes(self.request.length_ms)
+        fresh = self.novel(
+            [p for p in self.pool if p.id not in used and self.matches(p)], [*ends, *(c.pose for c in mains)]
+        )
+        options = [
+            [replace(c, rounds=c.rounds + 1) if c is m else c for c in mains]
+            for m in mains
+            if m.rounds < ROUNDS_MAX
+        ]
+        options += [[*mains, Choice(p, "main")] for p in self.balanced(fresh, mains, ends)]
+        for option in options:
+            arranged = self.arrange(warm, option, close)
+            if changes(arranged) > cap:
+                continue
+            lengths = self.lengths(arranged)
+            if lengths.dose_low <= self.target and abs(lengths.natural - self.target) < abs(
+                best_lengths.natural - self.target
+            ):
+                best, best_lengths = arranged, lengths
+        return best, best_lengths, False
 
     def grow(
         self, warm: Pose | None, mains: list[Choice], close: Pose | None, ends: list[Pose]
@@ -363,11 +403,12 @@ class _Generator:
         New poses are balanced (``balanced``) and never exceed the changes of position allowed."""
         used = {c.pose.id for c in mains} | {p.id for p in ends}
         cap = max_changes(self.request.length_ms)
-        fits = [
-            p
-            for p in self.pool
-            if p.id not in used and changes(self.arrange(warm, [*mains, Choice(p, "main")], close)) <= cap
-        ]
+        # Poses join their position's group, so the changes of position depend on the position only.
+        moves = {
+            position: changes(self.arrange(warm, [*mains, Choice(p, "main")], close))
+            for position, p in {p.position: p for p in self.pool}.items()
+        }
+        fits = [p for p in self.pool if p.id not in used and moves[p.position] <= cap]
         unlimited = fits
         fits = self.novel(fits, [*ends, *(c.pose for c in mains)])
         here = {c.pose.position for c in mains} | {p.position for p in ends}
@@ -381,7 +422,7 @@ class _Generator:
         def weight(pose: Pose) -> float:  # staying put is better than moving, and near better than far
             if pose.position in here or not here:
                 return 1.0
-            return min((1.0 + move_ms(h, pose.position) / 4000) ** -2 for h in here)
+            return max((1.0 + move_ms(h, pose.position) / 4000) ** -1 for h in here)
 
         def new(candidates: list[Pose]) -> list[Choice] | None:
             pose = self.pick(self.balanced(candidates, mains, ends), weight)
