@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
+from audioguide.fsutil import atomic_write
 from audioguide.series.build import EpisodeReport, SeriesOptions, build_series, plan_series
+from audioguide.series.spec import load_series
 from audioguide.units import format_clock
 
 
@@ -128,3 +130,29 @@ def plan_command(series_file: Path, output: Path, engine: str | None, as_json: b
     total_ms = sum(p.length_ms for p in plans)
     todo = sum(p.action != "none" for p in plans)
     click.echo(f"{len(plans)} episodes, {format_clock(total_ms)} in all; {todo} to (re)build")
+
+
+@series.command("routines")
+@click.argument("series_file", metavar="SERIES", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("routines"),
+    show_default=True,
+    help="The folder to write the routines into.",
+)
+def routines_command(series_file: Path, output: Path) -> None:
+    """Write each of SERIES's episodes as a routine file, generated ones included: to read, edit or pin.
+
+    To pin a generated episode, keep its file beside the series and list it under episodes:
+    as '- routine: FILE' where its '- generated: N' was.
+    """
+
+    loaded = load_series(series_file)
+    output.mkdir(parents=True, exist_ok=True)
+    for episode in loaded.episodes:
+        path = output / f"{Path(episode.filename).stem}.yaml"
+        with atomic_write(path, "w", encoding="utf-8") as fh:
+            fh.write(episode.source_text)
+        click.echo(f"wrote {path}  ({episode.title})")

@@ -116,7 +116,7 @@ def load_series(path: str | Path) -> Series:
     program = made = None
     if "program" in fields:
         program = _program(doc, fields["program"])
-        made = _Program(program, sessions(program), display)
+        made = _Program(program, sessions(program), path.name)
     if "episodes" in fields:
         nodes = doc.sequence(fields["episodes"], "episodes", "episodes")
         if not nodes:
