@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from audioguide.series.build import EpisodeReport, SeriesOptions, build_series, plan_series
+from audioguide.series.serve import make_server, server_url
 from audioguide.units import format_clock
 
 
@@ -128,3 +129,33 @@ def plan_command(series_file: Path, output: Path, engine: str | None, as_json: b
     total_ms = sum(p.length_ms for p in plans)
     todo = sum(p.action != "none" for p in plans)
     click.echo(f"{len(plans)} episodes, {format_clock(total_ms)} in all; {todo} to (re)build")
+
+
+@series.command("serve")
+@click.argument(
+    "folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path), default=Path("site")
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port."
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to listen on (0.0.0.0 lets other devices on the network listen too).",
+)
+def serve_command(folder: Path, port: int, host: str) -> None:
+    """Preview a built series folder in a browser, with seeking (byte ranges); Ctrl-C stops it.
+
+    A plain static server without byte ranges (python3 -m http.server) makes every chapter click
+    restart the episode: a host must answer Range requests with 206 Partial Content.
+    """
+
+    server = make_server(folder, host, port)
+    click.echo(f"Serving {folder} at {server_url(server)}  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()
