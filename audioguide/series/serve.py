@@ -54,6 +54,8 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
 class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
     """Static files from one folder, answering single byte ranges with 206 Partial Content."""
 
+    _remaining: int | None = None  # bytes of the range still to send, while one is being sent
+
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-cache")  # a preview: always show the latest build
         super().end_headers()
@@ -92,7 +94,7 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Accept-Ranges", "bytes")
 
     def copyfile(self, source: BinaryIO, outputfile: BinaryIO) -> None:  # type: ignore[override]
-        remaining = getattr(self, "_remaining", None)
+        remaining = self._remaining
         if remaining is None:
             shutil.copyfileobj(source, outputfile, CHUNK_BYTES)
             return
