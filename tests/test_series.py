@@ -547,3 +547,80 @@ def test_end_to_end_with_the_real_voice(tmp_path: Path) -> None:
     for report in result.episodes:
         assert f'length="{report.path.stat().st_size}"' in feed
     assert build_series(series_file, SeriesOptions(output=out)).written == ()
+
+
+def test_per_episode_pace_breath_avoid_and_ambience(tmp_path: Path) -> None:
+    (tmp_path / "bed.wav").write_bytes(b"")  # only its existence is checked when the series loads
+    (tmp_path / "r.yaml").write_text(
+        "title: R\nsteps:\n  - pose: knee-to-chest\n    hold: 3 breaths\n    sides: both\n", encoding="utf-8"
+    )
+    (tmp_path / "series.yaml").write_text(
+        "title: T\ndescription: D\nbase_url: https://example.org/x/\n"
+        "episodes:\n"
+        "  - routine: r.yaml\n"
+        "  - routine: r.yaml\n    pace: slow\n    breath: 4-7-8\n    avoid: supine\n    ambience: rain\n"
+        "  - routine: r.yaml\n    pace: brisk\n    avoid: [kneeling, prone]\n    ambience: bed.wav\n",
+        encoding="utf-8",
+    )
+    series = load_series(tmp_path / "series.yaml")
+    plain, slow, brisk = series.episodes
+    assert (plain.pace, plain.breath, plain.avoid, plain.routine.ambience) == ("normal", None, (), "none")
+    assert (slow.pace, slow.breath, slow.avoid, slow.routine.ambience) == (
+        "slow",
+        "4-7-8",
+        ("supine",),
+        "rain",
+    )
+    assert (brisk.pace, brisk.avoid) == ("brisk", ("kneeling", "prone"))
+    assert brisk.routine.ambience == str((tmp_path / "bed.wav").resolve())
+    # Each reaches the build on its own: the episode's length changes with it.
+    (tmp_path / "each.yaml").write_text(
+        "title: T\ndescription: D\nbase_url: https://example.org/x/\nepisodes:\n  - r.yaml\n"
+        "  - {routine: r.yaml, pace: slow}\n  - {routine: r.yaml, breath: 4-7-8}\n"
+        "  - {routine: r.yaml, avoid: supine}\n",
+        encoding="utf-8",
+    )
+    plans = plan_series(tmp_path / "each.yaml", SeriesOptions(output=tmp_path / "site", engine="tone"))
+    plain_ms, *changed_ms = [p.length_ms for p in plans]
+    assert all(ms != plain_ms for ms in changed_ms), (plain_ms, changed_ms)
+
+
+@pytest.mark.parametrize(
+    ("episode", "key", "message"),
+    [
+        ("    pace: sloww\n", "episodes[0].pace", "did you mean 'slow'?"),
+        ("    breath: boxx\n", "episodes[0].breath", "did you mean 'box'?"),
+        ("    avoid: [supin]\n", "episodes[0].avoid", "did you mean 'supine'?"),
+        ("    ambience: rian\n", "episodes[0].ambience", "did you mean 'rain'?"),
+    ],
+)
+def test_per_episode_settings_are_checked(tmp_path: Path, episode: str, key: str, message: str) -> None:
+    (tmp_path / "series.yaml").write_text(
+        "title: T\ndescription: D\nbase_url: https://example.org/x/\n"
+        "episodes:\n  - routine: lower-back-10min\n" + episode,
+        encoding="utf-8",
+    )
+    with pytest.raises(RoutineError) as info:
+        load_series(tmp_path / "series.yaml")
+    assert (info.value.key, info.value.line) == (key, 6)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("owner", "key", "message"),
+    [
+        ("owner: {name: Ana}\n", "owner.email", "missing 'email'"),
+        ("owner: {name: Ana, email: ana}\n", "owner.email", "expected an email address"),
+        ("category: {subcategory: Fitness}\n", "category.name", "missing 'name'"),
+    ],
+)
+def test_owner_and_category_are_checked(tmp_path: Path, owner: str, key: str, message: str) -> None:
+    (tmp_path / "series.yaml").write_text(
+        "title: T\ndescription: D\nbase_url: https://example.org/x/\n"
+        + owner
+        + "episodes: [lower-back-10min]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RoutineError) as info:
+        load_series(tmp_path / "series.yaml")
+    assert info.value.key == key and message in str(info.value)
