@@ -16,7 +16,7 @@ import yaml
 
 from audioguide.compile.compiler import PACES, VERBOSITY
 from audioguide.errors import ExportError, RoutineError
-from audioguide.export.tags import png_size
+from audioguide.export.cover import user_cover
 from audioguide.load.durations import DurationSyntaxError, parse_span
 from audioguide.load.poses import POSITIONS
 from audioguide.load.routine import builtin_routines, load_routine
@@ -222,7 +222,7 @@ def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
 
     value = doc.value(node, "image")
     if not isinstance(value, str) or not value.strip():
-        raise doc.error(node, "image", "expected the path of a PNG file")
+        raise doc.error(node, "image", "expected the path of a PNG or JPEG file")
     path = Path(value).expanduser()
     path = path if path.is_absolute() else base_dir / path
     try:
@@ -232,9 +232,9 @@ def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
             node, "image", f"cannot read '{value}' ({exc.strerror or exc}; looked at {path})"
         ) from None
     try:
-        width, height, _ = png_size(data)
-    except ExportError:
-        raise doc.error(node, "image", f"'{value}' is not a PNG image", "save the cover as PNG") from None
+        data, width, height = user_cover(data)
+    except ExportError as exc:
+        raise doc.error(node, "image", f"'{value}': {exc}", "save the cover as PNG or JPEG") from None
     low, high = COVER_SIDE_PX
     if width != height or not low <= width <= high:
         raise doc.error(
