@@ -313,6 +313,34 @@ def test_a_good_build_writes_audio_and_sidecars(tmp_path: Path, capsys: pytest.C
     assert not [n for n in names if n.endswith(".part")]
 
 
+def test_a_standalone_build_takes_its_tags_from_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mutagen.id3 import ID3
+
+    source = tmp_path / "good.yaml"
+    source.write_text(GOOD_SMALL, encoding="utf-8")
+    out = tmp_path / "tagged.mp3"
+    tags = ("--title", "Evening  Stretch", "--artist", "Ana Müller", "--album", "Back Care")
+    more = ("--year", "2026", "--track", "3", "--comment", "Made for my back & knees")
+    code, _, err = run_main(capsys, "build", source, "-o", out, *tags, *more, *FAST)
+    assert code == 0, err
+    id3 = ID3(out)
+    assert [str(id3[f]) for f in ("TIT2", "TPE1", "TALB", "TDRC", "TRCK")] == [
+        "Evening Stretch",
+        "Ana Müller",
+        "Back Care",
+        "2026",
+        "3",
+    ]
+    assert [c.text for c in id3.getall("COMM")] == [["Made for my back & knees"]]
+    chapters = json.loads(out.with_suffix(".chapters.json").read_text(encoding="utf-8"))
+    assert chapters["title"] == "Evening Stretch"  # the title is the session's, everywhere
+    default = tmp_path / "default.mp3"
+    assert run_main(capsys, "build", source, "-o", default, *FAST)[0] == 0
+    assert str(ID3(default)["TPE1"]) == "audioguide"
+
+
 # --- plan
 
 

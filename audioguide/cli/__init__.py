@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import traceback
@@ -141,6 +142,21 @@ def _options(f: Any) -> Any:
     return f
 
 
+def _tag_options(f: Any) -> Any:
+    """Tags for a standalone build (a series sets them from its series file)."""
+    opts = [
+        click.option("--title", help="Title (default: the routine's); it is spoken in the welcome too."),
+        click.option("--artist", default="audioguide", show_default=True, help="Artist (ID3 TPE1)."),
+        click.option("--album", help="Album (default: the title)."),
+        click.option("--year", type=click.IntRange(1000, 9999), help="Year of the recording."),
+        click.option("--track", type=click.IntRange(1, 9999), help="Track number."),
+        click.option("--comment", help="Comment (default: the routine's description)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
 def _build_options(**kw: Any) -> BuildOptions:
     for name in ("voice", "ambience"):
         value = kw.get(name)
@@ -175,6 +191,11 @@ def _build_options(**kw: Any) -> BuildOptions:
         ambience=kw.get("ambience"),
         jobs=kw.get("jobs"),
         recordings=Path(kw["recordings"]) if kw.get("recordings") else None,
+        artist=kw.get("artist") or "audioguide",
+        album=kw.get("album"),
+        year=kw.get("year"),
+        track=kw.get("track"),
+        comment=kw.get("comment"),
     )
 
 
@@ -209,12 +230,16 @@ def _notices(notices: tuple[str, ...]) -> None:
 @click.option(
     "--ambience", metavar="BED", help="Ambience bed: none, brown-noise, rain, drone, or an audio file."
 )
+@_tag_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def build(routine: str, quiet: bool, mono: bool, **kw: Any) -> None:
+def build(routine: str, quiet: bool, mono: bool, title: str | None, **kw: Any) -> None:
     """Build ROUTINE (a .yaml path or a built-in name) into an audio file with chapters and transcript."""
 
     options = _build_options(stereo=not mono, **kw)
-    result = run_build(routine, options, progress=_Progress(quiet))
+    loaded = load_routine(routine)
+    if title is not None and title.strip():
+        loaded = dataclasses.replace(loaded, title=" ".join(title.split()))
+    result = run_build(loaded, options, progress=_Progress(quiet))
     _notices(result.plan.notices)
     tl = result.plan.timeline
     sources = ", ".join(f"{n} from {s}" for s, n in sorted(result.speech_sources.items()))
