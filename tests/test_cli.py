@@ -398,7 +398,7 @@ def test_plan_json_with_the_tone_engine() -> None:
 def test_plan_text_shows_the_title_and_chapters() -> None:
     result = CliRunner().invoke(cli, ["plan", "lower-back-10min", "--engine", "tone"])
     assert result.exit_code == 0, result.output
-    first = result.output.splitlines()[0]
+    first = result.stdout.splitlines()[0]  # progress goes to stderr
     assert first.startswith("Ten-Minute Lower Back Release")
     assert "10:00" in first or "10:00.0" in first
     assert "Welcome" in result.output and "Closing" in result.output

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from audioguide import __version__
+from audioguide.cli.progress import Progress
 from audioguide.compile.compiler import PACES, VERBOSITY, Options
 from audioguide.errors import AudioguideError, OptionError
 from audioguide.export.formats import FORMAT_NAMES
@@ -33,32 +34,6 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         return parse_target(value)  # its range is checked with the other options, in compile.Options
     except DurationSyntaxError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-class _Progress:
-    """Progress on stderr: a live line on a terminal, a few plain lines otherwise."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.last: dict[str, int] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.quiet or total <= 0:
-            return
-        pct = done * 100 // total
-        if self.tty:
-            click.echo(
-                f"\r{stage}: {pct:3d}% ({done}/{total})" if stage == "speech" else f"\r{stage}: {pct:3d}%",
-                err=True,
-                nl=False,
-            )
-            if done >= total:
-                click.echo("", err=True)
-        elif pct // 25 != self.last.get(stage, -1) // 25 or done >= total:
-            if self.last.get(stage) != pct:
-                click.echo(f"{stage}: {pct}%", err=True)
-            self.last[stage] = pct
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -239,7 +214,7 @@ def build(routine: str, quiet: bool, mono: bool, title: str | None, **kw: Any) -
     loaded = load_routine(routine)
     if title is not None and title.strip():
         loaded = dataclasses.replace(loaded, title=" ".join(title.split()))
-    result = run_build(loaded, options, progress=_Progress(quiet))
+    result = run_build(loaded, options, progress=Progress(quiet))
     _notices(result.plan.notices)
     tl = result.plan.timeline
     sources = ", ".join(f"{n} from {s}" for s, n in sorted(result.speech_sources.items()))
@@ -259,10 +234,11 @@ def build(routine: str, quiet: bool, mono: bool, title: str | None, **kw: Any) -
     is_flag=True,
     help="Check the choreography instead: time to move, doses, eyes open before standing, props.",
 )
-def plan(routine: str, as_json: bool, run_check: bool, **kw: Any) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def plan(routine: str, as_json: bool, run_check: bool, quiet: bool, **kw: Any) -> None:
     """Show ROUTINE's compiled session as a cue sheet: every event with start, end, kind and text."""
 
-    result = make_plan(routine, _build_options(**kw))
+    result = make_plan(routine, _build_options(**kw), progress=Progress(quiet))
     _notices(result.notices)
     timeline = result.timeline
     if run_check:
