@@ -453,11 +453,56 @@ def test_routines_json_matches_the_files() -> None:
     rows = json.loads(result.stdout)
     assert [r["id"] for r in rows] == sorted(builtin_routines())
     for row in rows:
-        assert set(row) == {"id", "title", "duration_s", "description"}
+        assert set(row) == {"id", "title", "duration_s", "description", "props", "positions"}
         raw = yaml.safe_load(builtin_routines()[row["id"]].read_text(encoding="utf-8"))
         assert row["title"] == raw["title"]
+        poses = [library()[s["pose"]] for s in raw["steps"] if "pose" in s]
+        needed = {p for pose in poses for p in pose.props} | {
+            p for s in raw["steps"] for p in s.get("props", [])
+        }
+        assert set(row["props"]) == needed and len(row["props"]) == len(needed)
+        assert set(row["positions"]) >= {pose.position for pose in poses}
         assert row["duration_s"] == parse_ms(raw["duration"]) / 1000
         assert row["description"] == " ".join(raw["description"].split())
+
+
+def test_routines_text_shows_descriptions_and_props() -> None:
+    result = CliRunner().invoke(cli, ["routines"])
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    for row in json.loads(CliRunner().invoke(cli, ["routines", "--json"]).stdout):
+        assert row["description"] in text
+        assert f"props: {', '.join(row['props']) or 'none'}; positions: {', '.join(row['positions'])}" in text
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+
+
+def test_poses_name_shows_everything_about_one_pose() -> None:
+    result = CliRunner().invoke(cli, ["poses", "knee-to-chest"])
+    assert result.exit_code == 0, result.output
+    pose = library()["knee-to-chest"]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "knee-to-chest — single knee to chest"
+    fields = {line[2:15].strip(): line[15:] for line in lines[1:] if line[2:15].strip()}
+    assert fields["position"] == "supine"
+    assert fields["dose"].startswith("hold 20s")
+    assert fields["props"] == "mat"
+    assert fields["setup"] == "Lie on your back with your knees bent and feet flat."
+    assert fields["easier"] == f"If that is too much, {pose.easier}"
+    assert fields["cautions"] == pose.cautions[0]
+    assert fields["alternatives"] == "seated-knee-hug (seated)"
+    assert "one knee" in result.stdout and "{side}" not in result.stdout  # read as spoken, no side chosen
+    for caution in pose.cautions:
+        assert caution in result.stdout
+    reps = CliRunner().invoke(cli, ["poses", "pelvic-tilt"]).stdout
+    assert f"  dose         {library()['pelvic-tilt'].reps} reps" in reps
+    as_json = json.loads(CliRunner().invoke(cli, ["poses", "cat-cow", "--json"]).stdout)
+    assert as_json["id"] == "cat-cow" and as_json["alternatives"] == list(library()["cat-cow"].alternatives)
+
+
+def test_an_unknown_pose_name_suggests_the_nearest() -> None:
+    result = CliRunner().invoke(cli, ["poses", "cat-cwo"])
+    assert result.exit_code == 2
+    assert "no pose named 'cat-cwo' (did you mean 'cat-cow'?)" in result.stderr
 
 
 def test_routine_ids_say_their_length() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 from typing import Any
@@ -13,16 +14,17 @@ import click
 
 from audioguide import __version__
 from audioguide.cli.progress import Progress
-from audioguide.compile.compiler import PACES, VERBOSITY, Options
+from audioguide.compile.compiler import PACES, VERBOSITY, Options, compile_routine
 from audioguide.errors import AudioguideError, OptionError
 from audioguide.export.formats import FORMAT_NAMES
 from audioguide.load.durations import DurationSyntaxError, parse_target
 from audioguide.load.poses import library
 from audioguide.load.routine import builtin_routines, load_routine
+from audioguide.load.yamlnodes import suggest
 from audioguide.pipeline.build import BuildOptions, make_plan
 from audioguide.pipeline.build import build as run_build
 from audioguide.pipeline.check import check
-from audioguide.pipeline.report import cue_sheet, plan_data
+from audioguide.pipeline.report import cue_sheet, plan_data, pose_sheet, script_props
 from audioguide.render.mixer import RenderOptions
 from audioguide.speak.engines import ENGINE_NAMES
 
@@ -257,10 +259,21 @@ def plan(routine: str, as_json: bool, run_check: bool, quiet: bool, **kw: Any) -
 
 
 @cli.command()
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def poses(as_json: bool) -> None:
-    """List the built-in pose library."""
+def poses(name: str | None, as_json: bool) -> None:
+    """List the built-in pose library, or everything about the pose NAME (dose, wording, cautions...)."""
 
+    if name is not None:
+        found = library().get(name)
+        if found is None:
+            hint = suggest(name, library()) or "run 'audioguide poses' for the list"
+            raise click.BadParameter(f"no pose named '{name}' ({hint})", param_hint="NAME")
+        if as_json:
+            click.echo(json.dumps(dataclasses.asdict(found), indent=2, ensure_ascii=False))
+        else:
+            click.echo("\n".join(pose_sheet(found, library())))
+        return
     rows = [
         {"id": p.id, "name": p.name, "position": p.position, "areas": list(p.areas), "one_sided": p.one_sided}
         for p in library().values()
@@ -276,17 +289,21 @@ def poses(as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def routines(as_json: bool) -> None:
-    """List the built-in routines."""
+    """List the built-in routines: length, title, what each is for and the props it needs."""
 
     rows = []
     for rid in sorted(builtin_routines()):
         r = load_routine(rid)
+        script = compile_routine(r)
+        positions = tuple(dict.fromkeys(s.position for s in script.sections if s.position))
         rows.append(
             {
                 "id": rid,
                 "title": r.title,
                 "duration_s": (r.duration_ms or 0) / 1000,
                 "description": r.description,
+                "props": list(script_props(script)),
+                "positions": list(positions),
             }
         )
     if as_json:
@@ -295,6 +312,15 @@ def routines(as_json: bool) -> None:
     for row in rows:
         minutes = float(row["duration_s"]) / 60  # type: ignore[arg-type]
         click.echo(f"{row['id']:26} {minutes:4.0f} min  {row['title']}")
+        props = ", ".join(row["props"]) or "none"  # type: ignore[arg-type]
+        needs = f"props: {props}; positions: {', '.join(row['positions'])}"  # type: ignore[arg-type]
+        for text in (str(row["description"]), needs):
+            indent = " " * 37
+            click.echo(
+                textwrap.fill(
+                    text, 100, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+                )
+            )
 
 
 # -- command groups --------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from audioguide.load.poses import Pose
+from audioguide.model.script import Script
 from audioguide.model.timeline import CUE, SPEECH, Timeline
 from audioguide.units import format_clock
 
@@ -58,3 +61,44 @@ def cue_sheet(timeline: Timeline) -> list[str]:
             f"  {format_clock(tl.ms(e.start_sample))}–{format_clock(tl.ms(e.end_sample))} {mark} {text}"
         )
     return lines
+
+
+def pose_sheet(pose: Pose, poses: Mapping[str, Pose]) -> list[str]:
+    """Everything about one library pose, as lines to read: where it is done, its dose, what is said
+    (placeholders read as the compiler says them with no side chosen), the easier variation, the
+    cautions, and the alternatives that ``--avoid`` swaps in (with their positions)."""
+
+    def say(sentence: str) -> str:
+        return pose.text(sentence, None)
+
+    if pose.kind == "reps":
+        tempo = f" of {pose.tempo_ms / 1000:g}s each" if pose.tempo_ms else ""
+        dose = f"{pose.reps} reps{tempo}"
+    else:
+        dose = f"hold {pose.hold.describe()}" if pose.hold else "hold"
+    alternatives = [f"{a} ({poses[a].position})" if a in poses else a for a in pose.alternatives]
+    rows: list[tuple[str, list[str]]] = [
+        ("position", [pose.position]),
+        ("areas", [", ".join(pose.areas)]),
+        ("sides", ["one side at a time (sides: both, left or right)" if pose.one_sided else "both at once"]),
+        ("dose", [f"{dose} (the default; a step's hold:, reps: and tempo: change it)"]),
+        ("props", [", ".join(pose.props) or "none"]),
+        ("setup", [say(s) for s in pose.setup]),
+        ("brief", [say(pose.brief)] if pose.brief else []),
+        ("cues", [say(s) for s in pose.cues]),
+        ("rep cues", [say(s) for s in pose.rep_cues]),
+        ("release", [say(pose.release)] if pose.release else []),
+        ("easier", [f"If that is too much, {say(pose.easier)}"] if pose.easier else []),
+        ("cautions", list(pose.cautions) or ["none listed"]),
+        ("alternatives", [", ".join(alternatives) or "none"]),
+    ]
+    lines = [f"{pose.id} — {pose.name}"]
+    for label, values in rows:
+        for i, value in enumerate(values):
+            lines.append(f"  {label if i == 0 else '':<13}{value}")
+    return lines
+
+
+def script_props(script: Script) -> tuple[str, ...]:
+    """The props a session needs, in order of first use (the welcome names them)."""
+    return tuple(dict.fromkeys(prop for section in script.sections for prop in section.props))
