@@ -227,7 +227,7 @@ BAD_TEXT = [
         step_with("hold: soon"),
         4,
         "steps[0].hold",
-        ("30s, 1m30s, 90 (seconds) or 8 breaths", "'soon'"),
+        ("30s, 1m30s, 2 minutes, 90 (seconds) or 8 breaths", "'soon'"),
     ),
     ("hold-empty", step_with("hold:"), 4, "steps[0].hold", ("30s, 1m30s",)),
     ("tempo-breaths", step_with("tempo: 3 breaths"), 4, "steps[0].tempo", ("not breaths",)),

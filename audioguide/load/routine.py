@@ -135,9 +135,8 @@ def _target(doc: Doc, node: yaml.Node) -> tuple[int, bool]:
     """The routine's length: a time, or about a time (``~10m``), within TARGET_RANGE_MS."""
     try:
         ms, about = parse_target(doc.value(node, "duration"))
-    except DurationSyntaxError as exc:
-        message = str(exc).replace(" or 8 breaths", "").replace("8 breaths", "10m")
-        raise doc.error(node, "duration", f"{message}; '~10m' means about ten minutes") from exc
+    except DurationSyntaxError as exc:  # parse_target offers times only: a session is not N breaths
+        raise doc.error(node, "duration", f"{exc}; '~10m' means about ten minutes") from exc
     low, high = TARGET_RANGE_MS
     if ms <= 0:
         raise doc.error(node, "duration", f"must be longer than zero, got {ms / 1000:g}s")
