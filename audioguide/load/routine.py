@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from importlib import resources
 from pathlib import Path
 
@@ -214,7 +215,24 @@ def _check_ambience(doc: Doc, node: yaml.Node, value: str, base_dir: Path | None
         raise doc.error(node, "ambience", f"ambience file '{value}' not found (looked at {path})")
 
 
+def _scalar_step_hint(doc: Doc, node: yaml.ScalarNode, key: str) -> RoutineError:
+    """A step written as a bare word (``- childs-pose``): say which key it needs."""
+    text = str(node.value).strip()
+    near = difflib.get_close_matches(text, list(library()), n=1, cutoff=0.6)
+    if near:
+        fix = f"write `- pose: {near[0]}`"
+    else:
+        try:
+            parse_span(text)
+            fix = f"write `- rest: {text}`"
+        except DurationSyntaxError:
+            fix = "write `- pose: NAME` (see `audioguide poses`), `- rest: 10s` or `- say: words to speak`"
+    return doc.error(node, key, f"a step needs a key: '{text}' alone is not a step", fix)
+
+
 def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
+    if isinstance(node, yaml.ScalarNode):
+        raise _scalar_step_hint(doc, node, key)
     fields = doc.mapping(node, key, STEP_KEYS, "a step")
     line = node.start_mark.line + 1
     kinds = [k for k in ("pose", "name", "rest") if k in fields]
