@@ -17,6 +17,7 @@ from audioguide.cli import cli, main
 from audioguide.load.durations import parse_ms
 from audioguide.load.poses import POSITIONS, library
 from audioguide.load.routine import builtin_routines
+from audioguide.units import format_clock
 
 DATA = Path(__file__).resolve().parent / "data"
 ERROR_PREFIX = "audioguide: error:"
@@ -611,3 +612,63 @@ def test_a_full_disk_is_one_clear_line_and_leaves_nothing(tmp_path: Path, name: 
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"audioguide: error: {out}: cannot write"), run.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# --- plan takes build's command line, shows the cue sounds and ends with a summary
+
+PLAN_IGNORES = {"output": "plan writes no file"}
+
+
+def test_plan_takes_every_option_build_takes() -> None:
+    build_command, plan_command = cli.commands["build"], cli.commands["plan"]  # type: ignore[attr-defined]
+    build_options = {p.name for p in build_command.params if isinstance(p, click.Option)}
+    plan_options = {p.name for p in plan_command.params if isinstance(p, click.Option)}
+    assert build_options - plan_options == set(PLAN_IGNORES)
+    args = ["--spatial", "--loudness", "-19", "--ambience", "rain", "--format", "flac", "--artist", "A"]
+    result = CliRunner().invoke(cli, ["plan", "desk-break-5min", "--engine", "tone", "-q", *args])
+    assert result.exit_code == 0, result.output
+
+
+def test_plan_title_is_spoken_as_build_would() -> None:
+    result = CliRunner().invoke(cli, ["plan", "desk-break-5min", *FAST, "--title", "Lunch Stretch"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Lunch Stretch — 5:00.000")
+    assert "Welcome to Lunch Stretch." in result.stdout
+
+
+def _summary(text: str) -> dict[str, list[str]]:
+    lines = text.split("\nSummary\n", 1)[1].splitlines()
+    found: dict[str, list[str]] = {}
+    label = ""
+    for line in lines:
+        label = line[2:14].strip() or label
+        found.setdefault(label, []).append(line[14:])
+    return found
+
+
+def test_plan_shows_cue_sounds_and_a_summary() -> None:
+    args = ["plan", "desk-break-5min", *FAST]
+    text = CliRunner().invoke(cli, args).stdout
+    data = json.loads(CliRunner().invoke(cli, [*args, "--json"]).stdout)
+    cues = [e for e in data["events"] if e["kind"] == "cue"]
+    assert len(cues) > 5
+    assert sum(" ♪  [" in line for line in text.splitlines()) == len(cues)
+    first = cues[0]
+    assert f"{format_clock(first['start_ms'])}–{format_clock(first['end_ms'])} ♪  [{first['text']}]" in text
+    summary = _summary(text)
+    assert summary["length"] == [format_clock(data["length_ms"])]
+    speech_ms = sum(e["end_ms"] - e["start_ms"] for e in data["events"] if e["kind"] == "speech")
+    share = speech_ms * 100 // data["length_ms"]
+    assert summary["speech"][0].startswith(f"{format_clock(speech_ms)} ({share}%), quiet ")
+    assert 20 <= share <= 80
+    assert summary["cue sounds"][0].startswith(f"{len(cues)}: ")
+    assert summary["props"] == ["chair"]
+    assert summary["warnings"] == ["none"]
+
+
+def test_plan_summary_lists_the_warnings(tmp_path: Path) -> None:
+    routine = tmp_path / "r.yaml"
+    routine.write_text("title: R\nsteps:\n  - name: Thing\n    say: Do the thing.\n    hold: 20s\n")
+    text = CliRunner().invoke(cli, ["plan", str(routine), *FAST]).stdout
+    warnings = _summary(text)["warnings"]
+    assert len(warnings) >= 1 and any("no 'position:'" in w for w in warnings)

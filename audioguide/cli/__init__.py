@@ -21,10 +21,11 @@ from audioguide.load.durations import DurationSyntaxError, parse_target
 from audioguide.load.poses import library
 from audioguide.load.routine import builtin_routines, load_routine
 from audioguide.load.yamlnodes import suggest
+from audioguide.model.routine import Routine
 from audioguide.pipeline.build import BuildOptions, make_plan
 from audioguide.pipeline.build import build as run_build
 from audioguide.pipeline.check import check
-from audioguide.pipeline.report import cue_sheet, plan_data, pose_sheet, script_props
+from audioguide.pipeline.report import cue_sheet, plan_data, plan_summary, pose_sheet, script_props
 from audioguide.render.mixer import RenderOptions
 from audioguide.speak.engines import ENGINE_NAMES
 
@@ -119,6 +120,53 @@ def _options(f: Any) -> Any:
     return f
 
 
+def _audio_options(f: Any) -> Any:
+    """How the audio is rendered and encoded: the timeline does not change with these, so plan takes
+    them only so that a build's command line can be planned as it is."""
+    opts = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMAT_NAMES),
+            help="Audio format (default: from -o, else mp3).",
+        ),
+        click.option(
+            "--bitrate", type=int, metavar="KBPS", help="MP3 bitrate (default: 64 mono, 128 stereo)."
+        ),
+        click.option("--mono/--stereo", default=True, show_default=True, help="Channel layout."),
+        click.option(
+            "--spatial",
+            is_flag=True,
+            help="Stereo, with cues for one-sided poses placed toward the working side.",
+        ),
+        click.option(
+            "--loudness",
+            type=click.FloatRange(-31, -16),
+            default=-16.0,
+            show_default=True,
+            metavar="LUFS",
+            help="Integrated loudness target, -31 to -16 (-16 podcasts, -19 mono, -23 broadcast); louder "
+            "would need heavy limiting that MP3 cannot keep under the -1 dBTP ceiling.",
+        ),
+        click.option(
+            "--ambience",
+            metavar="BED",
+            help="Ambience bed: none, brown-noise, rain, drone, or an audio file.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _with_title(routine: str, title: str | None) -> Routine:
+    """The routine, with ``--title`` in place of its own (it is spoken in the welcome)."""
+    loaded = load_routine(routine)
+    if title is not None and title.strip():
+        loaded = dataclasses.replace(loaded, title=" ".join(title.split()))
+    return loaded
+
+
 def _tag_options(f: Any) -> Any:
     """Tags for a standalone build (a series sets them from its series file)."""
     opts = [
@@ -187,36 +235,14 @@ def _notices(notices: tuple[str, ...]) -> None:
     "-o", "--output", type=click.Path(dir_okay=False), help="Where to write (default: output/<name>.mp3)."
 )
 @_options
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Audio format (default: from -o, else mp3)."
-)
-@click.option("--bitrate", type=int, metavar="KBPS", help="MP3 bitrate (default: 64 mono, 128 stereo).")
-@click.option("--mono/--stereo", default=True, show_default=True, help="Channel layout.")
-@click.option(
-    "--spatial", is_flag=True, help="Stereo, with cues for one-sided poses placed toward the working side."
-)
-@click.option(
-    "--loudness",
-    type=click.FloatRange(-31, -16),
-    default=-16.0,
-    show_default=True,
-    metavar="LUFS",
-    help="Integrated loudness target, -31 to -16 (-16 podcasts, -19 mono, -23 broadcast); louder "
-    "would need heavy limiting that MP3 cannot keep under the -1 dBTP ceiling.",
-)
-@click.option(
-    "--ambience", metavar="BED", help="Ambience bed: none, brown-noise, rain, drone, or an audio file."
-)
+@_audio_options
 @_tag_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def build(routine: str, quiet: bool, mono: bool, title: str | None, **kw: Any) -> None:
     """Build ROUTINE (a .yaml path or a built-in name) into an audio file with chapters and transcript."""
 
     options = _build_options(stereo=not mono, **kw)
-    loaded = load_routine(routine)
-    if title is not None and title.strip():
-        loaded = dataclasses.replace(loaded, title=" ".join(title.split()))
-    result = run_build(loaded, options, progress=Progress(quiet))
+    result = run_build(_with_title(routine, title), options, progress=Progress(quiet))
     _notices(result.plan.notices)
     tl = result.plan.timeline
     sources = ", ".join(f"{n} from {s}" for s, n in sorted(result.speech_sources.items()))
@@ -236,15 +262,23 @@ def build(routine: str, quiet: bool, mono: bool, title: str | None, **kw: Any) -
     is_flag=True,
     help="Check the choreography instead: time to move, doses, eyes open before standing, props.",
 )
+@_audio_options
+@_tag_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def plan(routine: str, as_json: bool, run_check: bool, quiet: bool, **kw: Any) -> None:
-    """Show ROUTINE's compiled session as a cue sheet: every event with start, end, kind and text."""
+def plan(
+    routine: str, as_json: bool, run_check: bool, quiet: bool, mono: bool, title: str | None, **kw: Any
+) -> None:
+    """Show ROUTINE's compiled session as a cue sheet: every event and cue sound with its start and end,
+    then a summary (length, speech, cue sounds, props, warnings). Takes build's options, so a build's
+    command line can be planned as it is."""
 
-    result = make_plan(routine, _build_options(**kw), progress=Progress(quiet))
+    result = make_plan(
+        _with_title(routine, title), _build_options(stereo=not mono, **kw), progress=Progress(quiet)
+    )
     _notices(result.notices)
     timeline = result.timeline
+    findings = check(result.script, timeline)
     if run_check:
-        findings = check(result.script, timeline)
         for finding in findings:
             click.echo(str(finding))
         errors = sum(f.level == "error" for f in findings)
@@ -255,7 +289,9 @@ def plan(routine: str, as_json: bool, run_check: bool, quiet: bool, **kw: Any) -
     if as_json:
         click.echo(json.dumps(plan_data(timeline), indent=2, ensure_ascii=False))
         return
-    click.echo("\n".join(cue_sheet(timeline)))
+    click.echo("\n".join(cue_sheet(timeline, cues=True)))
+    warnings = [*result.notices, *(str(f) for f in findings)]
+    click.echo("\n".join(plan_summary(result.script, timeline, warnings)))
 
 
 @cli.command()
