@@ -252,7 +252,7 @@ def test_feedparser_reads_owner_category_and_html_show_notes(owned_feed: bytes) 
     assert stamps[0] == "00:00:00" and stamps == sorted(stamps) and len(stamps) >= 2
 
 
-def test_podcastparser_reads_the_html_show_notes(owned_feed: bytes) -> None:
+def test_podcastparser_reads_owner_category_and_html_show_notes(owned_feed: bytes) -> None:
     import podcastparser  # test-only dependency (ISC)
 
     parsed = podcastparser.parse("https://example.org/back-care/owned/feed.xml", io.BytesIO(owned_feed))
@@ -261,6 +261,8 @@ def test_podcastparser_reads_the_html_show_notes(owned_feed: bytes) -> None:
     assert "<li>00:00:00 " in episode["description_html"]
     assert episode["description"].startswith("A reset & a breath.\n\nChapters:\n00:00 ")
     assert parsed["title"] == "Back Care <Shorts>"
+    assert parsed["itunes_owner"] == {"name": "Ana Müller & Co", "email": "ana@example.org"}
+    assert parsed["itunes_categories"] == [["Health & Fitness", "Alternative Health"]]
 
 
 def test_html_show_notes_stamp_chapters_with_hours_from_zero() -> None:
