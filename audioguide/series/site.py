@@ -39,8 +39,9 @@ def _seconds(ms: int) -> str:
 
 def shown_length(length_ms: int) -> str:
     """An episode's length as its player shows it: whole seconds rounded down (Chromium's and
-    Firefox's media controls floor the duration), so "4:39" on the page and in the player agree."""
-    return format_clock(length_ms // 1000 * 1000, "notes")
+    Firefox's media controls floor the duration) and no leading zero, so the page says "4:39"
+    where the player does, not "04:40"."""
+    return format_clock(length_ms // 1000 * 1000, "notes").removeprefix("0")
 
 
 def breakable_url(url: str) -> str:
