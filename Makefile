@@ -10,8 +10,10 @@ STAMP := $(VENV)/.installed-stamp
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "Setting up $(VENV): installing audioguide and its dependencies from PyPI (1-2 minutes the first time)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@echo "$(VENV) is ready."
 	touch $(STAMP)
 
 demo: setup

@@ -17,6 +17,7 @@ from audioguide.cli import cli, main
 from audioguide.load.durations import parse_ms
 from audioguide.load.poses import POSITIONS, library
 from audioguide.load.routine import builtin_routines
+from audioguide.units import format_clock
 
 DATA = Path(__file__).resolve().parent / "data"
 ERROR_PREFIX = "audioguide: error:"
@@ -313,6 +314,34 @@ def test_a_good_build_writes_audio_and_sidecars(tmp_path: Path, capsys: pytest.C
     assert not [n for n in names if n.endswith(".part")]
 
 
+def test_a_standalone_build_takes_its_tags_from_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mutagen.id3 import ID3
+
+    source = tmp_path / "good.yaml"
+    source.write_text(GOOD_SMALL, encoding="utf-8")
+    out = tmp_path / "tagged.mp3"
+    tags = ("--title", "Evening  Stretch", "--artist", "Ana Müller", "--album", "Back Care")
+    more = ("--year", "2026", "--track", "3", "--comment", "Made for my back & knees")
+    code, _, err = run_main(capsys, "build", source, "-o", out, *tags, *more, *FAST)
+    assert code == 0, err
+    id3 = ID3(out)
+    assert [str(id3[f]) for f in ("TIT2", "TPE1", "TALB", "TDRC", "TRCK")] == [
+        "Evening Stretch",
+        "Ana Müller",
+        "Back Care",
+        "2026",
+        "3",
+    ]
+    assert [c.text for c in id3.getall("COMM")] == [["Made for my back & knees"]]
+    chapters = json.loads(out.with_suffix(".chapters.json").read_text(encoding="utf-8"))
+    assert chapters["title"] == "Evening Stretch"  # the title is the session's, everywhere
+    default = tmp_path / "default.mp3"
+    assert run_main(capsys, "build", source, "-o", default, *FAST)[0] == 0
+    assert str(ID3(default)["TPE1"]) == "audioguide"
+
+
 # --- plan
 
 
@@ -370,7 +399,7 @@ def test_plan_json_with_the_tone_engine() -> None:
 def test_plan_text_shows_the_title_and_chapters() -> None:
     result = CliRunner().invoke(cli, ["plan", "lower-back-10min", "--engine", "tone"])
     assert result.exit_code == 0, result.output
-    first = result.output.splitlines()[0]
+    first = result.stdout.splitlines()[0]  # progress goes to stderr
     assert first.startswith("Ten-Minute Lower Back Release")
     assert "10:00" in first or "10:00.0" in first
     assert "Welcome" in result.output and "Closing" in result.output
@@ -425,11 +454,56 @@ def test_routines_json_matches_the_files() -> None:
     rows = json.loads(result.stdout)
     assert [r["id"] for r in rows] == sorted(builtin_routines())
     for row in rows:
-        assert set(row) == {"id", "title", "duration_s", "description"}
+        assert set(row) == {"id", "title", "duration_s", "description", "props", "positions"}
         raw = yaml.safe_load(builtin_routines()[row["id"]].read_text(encoding="utf-8"))
         assert row["title"] == raw["title"]
+        poses = [library()[s["pose"]] for s in raw["steps"] if "pose" in s]
+        needed = {p for pose in poses for p in pose.props} | {
+            p for s in raw["steps"] for p in s.get("props", [])
+        }
+        assert set(row["props"]) == needed and len(row["props"]) == len(needed)
+        assert set(row["positions"]) >= {pose.position for pose in poses}
         assert row["duration_s"] == parse_ms(raw["duration"]) / 1000
         assert row["description"] == " ".join(raw["description"].split())
+
+
+def test_routines_text_shows_descriptions_and_props() -> None:
+    result = CliRunner().invoke(cli, ["routines"])
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    for row in json.loads(CliRunner().invoke(cli, ["routines", "--json"]).stdout):
+        assert row["description"] in text
+        assert f"props: {', '.join(row['props']) or 'none'}; positions: {', '.join(row['positions'])}" in text
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+
+
+def test_poses_name_shows_everything_about_one_pose() -> None:
+    result = CliRunner().invoke(cli, ["poses", "knee-to-chest"])
+    assert result.exit_code == 0, result.output
+    pose = library()["knee-to-chest"]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "knee-to-chest — single knee to chest"
+    fields = {line[2:15].strip(): line[15:] for line in lines[1:] if line[2:15].strip()}
+    assert fields["position"] == "supine"
+    assert fields["dose"].startswith("hold 20s")
+    assert fields["props"] == "mat"
+    assert fields["setup"] == "Lie on your back with your knees bent and feet flat."
+    assert fields["easier"] == f"If that is too much, {pose.easier}"
+    assert fields["cautions"] == pose.cautions[0]
+    assert fields["alternatives"] == "seated-knee-hug (seated)"
+    assert "one knee" in result.stdout and "{side}" not in result.stdout  # read as spoken, no side chosen
+    for caution in pose.cautions:
+        assert caution in result.stdout
+    reps = CliRunner().invoke(cli, ["poses", "pelvic-tilt"]).stdout
+    assert f"  dose         {library()['pelvic-tilt'].reps} reps" in reps
+    as_json = json.loads(CliRunner().invoke(cli, ["poses", "cat-cow", "--json"]).stdout)
+    assert as_json["id"] == "cat-cow" and as_json["alternatives"] == list(library()["cat-cow"].alternatives)
+
+
+def test_an_unknown_pose_name_suggests_the_nearest() -> None:
+    result = CliRunner().invoke(cli, ["poses", "cat-cwo"])
+    assert result.exit_code == 2
+    assert "no pose named 'cat-cwo' (did you mean 'cat-cow'?)" in result.stderr
 
 
 def test_routine_ids_say_their_length() -> None:
@@ -538,3 +612,63 @@ def test_a_full_disk_is_one_clear_line_and_leaves_nothing(tmp_path: Path, name: 
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"audioguide: error: {out}: cannot write"), run.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# --- plan takes build's command line, shows the cue sounds and ends with a summary
+
+PLAN_IGNORES = {"output": "plan writes no file"}
+
+
+def test_plan_takes_every_option_build_takes() -> None:
+    build_command, plan_command = cli.commands["build"], cli.commands["plan"]  # type: ignore[attr-defined]
+    build_options = {p.name for p in build_command.params if isinstance(p, click.Option)}
+    plan_options = {p.name for p in plan_command.params if isinstance(p, click.Option)}
+    assert build_options - plan_options == set(PLAN_IGNORES)
+    args = ["--spatial", "--loudness", "-19", "--ambience", "rain", "--format", "flac", "--artist", "A"]
+    result = CliRunner().invoke(cli, ["plan", "desk-break-5min", "--engine", "tone", "-q", *args])
+    assert result.exit_code == 0, result.output
+
+
+def test_plan_title_is_spoken_as_build_would() -> None:
+    result = CliRunner().invoke(cli, ["plan", "desk-break-5min", *FAST, "--title", "Lunch Stretch"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Lunch Stretch — 5:00.000")
+    assert "Welcome to Lunch Stretch." in result.stdout
+
+
+def _summary(text: str) -> dict[str, list[str]]:
+    lines = text.split("\nSummary\n", 1)[1].splitlines()
+    found: dict[str, list[str]] = {}
+    label = ""
+    for line in lines:
+        label = line[2:14].strip() or label
+        found.setdefault(label, []).append(line[14:])
+    return found
+
+
+def test_plan_shows_cue_sounds_and_a_summary() -> None:
+    args = ["plan", "desk-break-5min", *FAST]
+    text = CliRunner().invoke(cli, args).stdout
+    data = json.loads(CliRunner().invoke(cli, [*args, "--json"]).stdout)
+    cues = [e for e in data["events"] if e["kind"] == "cue"]
+    assert len(cues) > 5
+    assert sum(" ♪  [" in line for line in text.splitlines()) == len(cues)
+    first = cues[0]
+    assert f"{format_clock(first['start_ms'])}–{format_clock(first['end_ms'])} ♪  [{first['text']}]" in text
+    summary = _summary(text)
+    assert summary["length"] == [format_clock(data["length_ms"])]
+    speech_ms = sum(e["end_ms"] - e["start_ms"] for e in data["events"] if e["kind"] == "speech")
+    share = speech_ms * 100 // data["length_ms"]
+    assert summary["speech"][0].startswith(f"{format_clock(speech_ms)} ({share}%), quiet ")
+    assert 20 <= share <= 80
+    assert summary["cue sounds"][0].startswith(f"{len(cues)}: ")
+    assert summary["props"] == ["chair"]
+    assert summary["warnings"] == ["none"]
+
+
+def test_plan_summary_lists_the_warnings(tmp_path: Path) -> None:
+    routine = tmp_path / "r.yaml"
+    routine.write_text("title: R\nsteps:\n  - name: Thing\n    say: Do the thing.\n    hold: 20s\n")
+    text = CliRunner().invoke(cli, ["plan", str(routine), *FAST]).stdout
+    warnings = _summary(text)["warnings"]
+    assert len(warnings) >= 1 and any("no 'position:'" in w for w in warnings)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audioguide.load.durations import ACCEPTED, DurationSyntaxError, parse_ms, parse_span
+from audioguide.errors import RoutineError
+from audioguide.load.durations import ACCEPTED, ACCEPTED_TIMES, DurationSyntaxError, parse_ms, parse_span
+from audioguide.load.routine import load_routine
 from audioguide.model.amounts import Amount
 
 
@@ -28,6 +32,16 @@ from audioguide.model.amounts import Amount
         ("30S", 30_000),  # case does not matter
         ("  45s  ", 45_000),  # surrounding blanks do not matter
         (0, 0),  # zero is a length; the loader decides whether it is allowed
+        # as people write them
+        ("30 seconds", 30_000),
+        ("1 second", 1_000),
+        ("2 mins", 120_000),
+        ("1 minute", 60_000),
+        ("10 Minutes", 600_000),
+        ("1 minute 30 seconds", 90_000),
+        ("1 min, 30 secs", 90_000),
+        ("1 hour", 3_600_000),
+        ("2 hrs 5 min", 7_500_000),
     ],
 )
 def test_times_parse_to_whole_milliseconds(value: object, ms: int) -> None:
@@ -73,6 +87,10 @@ def test_describe_reads_back_naturally(span: Amount, text: str) -> None:
         "s",
         "m",
         "1h1h",
+        "5 mins ago",
+        "2 minute s",
+        "30 secondss",
+        "1m30",
         ".5s",
         "soon",
         float("nan"),
@@ -147,3 +165,20 @@ def test_plain_seconds_with_millisecond_decimals_property(ms: int) -> None:
 def test_huge_numbers_are_a_duration_error_not_an_overflow(value: object) -> None:
     with pytest.raises(DurationSyntaxError):
         parse_span(value)
+
+
+@pytest.mark.parametrize("value", ["ten minutes", "8 breaths", "soon"])
+def test_a_sessions_length_error_offers_times_only(value: str, tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(f"title: R\nduration: {value}\nsteps:\n  - rest: 10s\n", encoding="utf-8")
+    with pytest.raises(RoutineError) as info:
+        load_routine(path)
+    assert info.value.key == "duration" and info.value.line == 2
+    assert ACCEPTED_TIMES in str(info.value)
+    assert "or 8 breaths" not in str(info.value)  # a session is never "8 breaths" long
+
+
+def test_time_only_errors_do_not_offer_breaths() -> None:
+    with pytest.raises(DurationSyntaxError) as info:
+        parse_ms("soon")
+    assert str(info.value) == f"expected {ACCEPTED_TIMES}, got 'soon'"

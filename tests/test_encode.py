@@ -94,32 +94,61 @@ def _mp3_info(path: Path) -> Any:  # mutagen's MPEGInfo (its type hints say the 
     return mutagen.mp3.MP3(path).info
 
 
-@pytest.mark.parametrize(("channels", "kbps"), [(1, 32), (1, 64), (2, 56), (2, 128), (2, 320)])
-def test_info_frame_fields(tmp_path: Path, channels: int, kbps: int) -> None:
-    n = RATE + 321
+ISO_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+"""MPEG-1 Layer III bitrate_index 1..14 (ISO/IEC 11172-3 2.4.2.3), written out here, not imported."""
+ISO_RATES = (44_100, 48_000, 32_000)  # sampling_frequency 0, 1, 2
+
+
+def frame_headers(data: bytes, count: int) -> list[int]:
+    """The first ``count`` MPEG-1 Layer III frame headers of a file with no ID3 tag, walked by
+    frame length (ISO/IEC 11172-3 2.4.2.3: 144 * bitrate / rate bytes, plus the padding bit)."""
+    headers, pos = [], 0
+    while len(headers) < count:
+        header = int.from_bytes(data[pos : pos + 4], "big")
+        assert header >> 21 == 0x7FF, f"no frame sync at byte {pos}"
+        headers.append(header)
+        kbps, rate = ISO_BITRATES_KBPS[(header >> 12 & 0xF) - 1], ISO_RATES[header >> 10 & 3]
+        pos += 144_000 * kbps // rate + (header >> 9 & 1)
+    return headers
+
+
+@pytest.mark.parametrize("rate", ISO_RATES)
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("kbps", ISO_BITRATES_KBPS)
+def test_info_frame_fields(tmp_path: Path, channels: int, kbps: int, rate: int) -> None:
+    n = rate + 321
     path = tmp_path / "x.mp3"
-    encode_file(path, [click_train(n, channels)], "mp3", channels=channels, bitrate_kbps=kbps)
+    x = click_train(n, channels)  # its clicks and tone are placed in samples; the rate only labels them
+    encode_file(path, [x], "mp3", rate=rate, channels=channels, bitrate_kbps=kbps)
     data = path.read_bytes()
+    # The Info frame has the stream's bitrate (mp3check: no "bitrate switching (56 -> 48)").
+    info_header, *audio_headers = frame_headers(data, 4)
+    assert {h >> 12 & 0xF for h in audio_headers} == {ISO_BITRATES_KBPS.index(kbps) + 1}
+    assert info_header >> 12 & 0xF == ISO_BITRATES_KBPS.index(kbps) + 1
+    info_frame_size = 144_000 * kbps // rate
     xing_at = 4 + (17 if channels == 1 else 32)
     assert data[xing_at : xing_at + 4] == b"Info"
+    flags = int.from_bytes(data[xing_at + 4 : xing_at + 8], "big")
+    has_toc = xing_at + 120 + 36 <= info_frame_size  # the TOC is left out only where it cannot fit
+    assert flags == (0x0F if has_toc else 0x0B)
     frames = int.from_bytes(data[xing_at + 8 : xing_at + 12], "big")
     total = int.from_bytes(data[xing_at + 12 : xing_at + 16], "big")
     assert total == len(data)
-    lame = data[xing_at + 120 : xing_at + 156]
+    lame_at = xing_at + (120 if has_toc else 20)
+    lame = data[lame_at : lame_at + 36]
     assert lame[:9] == b"LAME3.100"
     delay_padding = int.from_bytes(lame[21:24], "big")
     assert delay_padding >> 12 == LAME_ENCODER_DELAY
     assert frames * 1152 == LAME_ENCODER_DELAY + n + (delay_padding & 0xFFF)
-    assert int.from_bytes(lame[34:36], "big") == crc16(data[: xing_at + 154])  # tag CRC
-    info_frame_size = 144_000 * max(kbps, 56 if channels == 1 else 64) // RATE
+    assert int.from_bytes(lame[34:36], "big") == crc16(data[: lame_at + 34])  # tag CRC
     assert int.from_bytes(lame[32:34], "big") == crc16(data[info_frame_size:])  # music CRC
 
     info = _mp3_info(path)
     assert info.bitrate_mode == mutagen.mp3.BitrateMode.CBR
     assert abs(info.bitrate - kbps * 1000) < 100
     assert info.encoder_info.startswith("LAME 3.100")
-    assert info.length == pytest.approx(n / RATE, abs=MUTAGEN_LENGTH_TOLERANCE_S)
-    assert len(decode(path)[0]) == n
+    assert info.length == pytest.approx(n / rate, abs=MUTAGEN_LENGTH_TOLERANCE_S)
+    assert len(decode(path)[0]) == n  # gapless: ffmpeg trimmed delay and padding from the tag
 
     # ffmpeg exports the "encoder" tag only when the Info tag's CRC checks out.
     probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
@@ -132,7 +161,7 @@ def test_other_mpeg1_rates_are_exact_too(tmp_path: Path, rate: int) -> None:
     x = np.zeros(n, dtype=np.float32)
     x[100::4000] = 0.5
     path = tmp_path / "x.mp3"
-    encode_file(path, [x], "mp3", rate=rate, bitrate_kbps=32)  # 32 kbps: Info frame at a higher rate
+    encode_file(path, [x], "mp3", rate=rate, bitrate_kbps=32)  # 32 kbps: an Info frame without a TOC
     y, got_rate, _ = decode(path)
     assert (got_rate, len(y)) == (rate, n)
     assert lag_of(y, x) == 0

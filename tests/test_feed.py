@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from email.utils import parsedate_to_datetime
@@ -23,6 +25,7 @@ from audioguide.series.feed import (
     feed_xml,
     podcast_guid,
     show_notes,
+    show_notes_html,
     xml_text,
 )
 from audioguide.series.manifest import MANIFEST
@@ -198,3 +201,71 @@ def test_any_text_makes_well_formed_xml(title: str, description: str) -> None:
     assert text(channel, "title") == xml_text(title).replace("\r\n", "\n").replace("\r", "\n")
     notes = text(one(channel, "item"), "description")
     assert notes.startswith(xml_text(description).replace("\r\n", "\n").replace("\r", "\n"))
+
+
+# -- owner, category and HTML show notes, read back by the parsers podcast apps use ------------------
+
+OWNED_SERIES = """\
+title: Back Care <Shorts>
+description: Tiny sessions.
+base_url: https://example.org/back-care/owned/
+owner: {name: Ana Müller & Co, email: ana@example.org}
+category: {name: Health & Fitness, subcategory: Alternative Health}
+episodes:
+  - routine: ep-quick.yaml
+    verbosity: minimal
+    description: A reset & a breath.
+"""
+
+
+@pytest.fixture(scope="module")
+def owned_feed(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    root = tmp_path_factory.mktemp("owned")
+    shutil.copytree(SERIES_DATA, root / "src")
+    (root / "src" / "owned.yaml").write_text(OWNED_SERIES, encoding="utf-8")
+    build_series(root / "src" / "owned.yaml", SeriesOptions(output=root / "site", engine="tone", jobs=1))
+    return (root / "site" / "feed.xml").read_bytes()
+
+
+def test_owner_and_category_come_from_the_series_file(owned_feed: bytes) -> None:
+    channel = one(ET.fromstring(owned_feed), "channel")
+    owner = one(channel, f"{IT}owner")
+    assert (text(owner, f"{IT}name"), text(owner, f"{IT}email")) == ("Ana Müller & Co", "ana@example.org")
+    category = one(channel, f"{IT}category")
+    assert category.get("text") == "Health & Fitness"
+    assert one(category, f"{IT}category").get("text") == "Alternative Health"
+
+
+def test_feedparser_reads_owner_category_and_html_show_notes(owned_feed: bytes) -> None:
+    import feedparser  # test-only dependency (BSD-2-Clause)
+
+    parsed = feedparser.parse(owned_feed)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.feed.publisher_detail == {"name": "Ana Müller & Co", "email": "ana@example.org"}
+    assert [t["term"] for t in parsed.feed.tags] == ["Health & Fitness", "Alternative Health"]
+    entry = parsed.entries[0]
+    html_notes = [c for c in entry.content if c["type"] == "text/html"]
+    assert len(html_notes) == 1
+    notes = html_notes[0]["value"]
+    assert notes.startswith("<p>A reset &amp; a breath.</p><p>Chapters:</p><ul><li>00:00:00 ")
+    stamps = re.findall(r"<li>(\d\d:\d\d:\d\d) ", notes)
+    assert stamps[0] == "00:00:00" and stamps == sorted(stamps) and len(stamps) >= 2
+
+
+def test_podcastparser_reads_owner_category_and_html_show_notes(owned_feed: bytes) -> None:
+    import podcastparser  # test-only dependency (ISC)
+
+    parsed = podcastparser.parse("https://example.org/back-care/owned/feed.xml", io.BytesIO(owned_feed))
+    episode = parsed["episodes"][0]
+    assert episode["description_html"].startswith("<p>A reset &amp; a breath.</p>")
+    assert "<li>00:00:00 " in episode["description_html"]
+    assert episode["description"].startswith("A reset & a breath.\n\nChapters:\n00:00 ")
+    assert parsed["title"] == "Back Care <Shorts>"
+    assert parsed["itunes_owner"] == {"name": "Ana Müller & Co", "email": "ana@example.org"}
+    assert parsed["itunes_categories"] == [["Health & Fitness", "Alternative Health"]]
+
+
+def test_html_show_notes_stamp_chapters_with_hours_from_zero() -> None:
+    assert show_notes_html(ITEM) == (
+        "<p>Chapters:</p><ul><li>00:00:00 Welcome</li><li>01:01:40 Closing &amp; bell</li></ul>"
+    )

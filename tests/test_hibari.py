@@ -157,7 +157,7 @@ def test_the_cli_prints_the_notice_as_one_line(
 ) -> None:
     monkeypatch.setattr(pipeline_build, "hibari_unavailable", lambda: "hibari-tts is not installed")
     monkeypatch.setenv("AUDIOGUIDE_CACHE", str(tmp_path))
-    assert main(["plan", "desk-break-5min"]) == 0
+    assert main(["plan", "desk-break-5min", "-q"]) == 0  # -q: no progress lines
     err = capsys.readouterr().err.splitlines()
     assert err == [
         "audioguide: note: the neural voice cannot run here (hibari-tts is not installed); "

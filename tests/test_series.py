@@ -224,6 +224,36 @@ def test_the_cover_image_must_be_a_square_png_podcast_apps_accept(tmp_path: Path
         load_series(tmp_path / "short.yaml")
 
 
+def test_a_transparent_png_is_flattened_to_rgb_and_a_jpeg_is_accepted(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    copy_series(tmp_path)
+    text = (tmp_path / "short.yaml").read_text(encoding="utf-8")
+    (tmp_path / "short.yaml").write_text(text + "image: cover.png\n", encoding="utf-8")
+    rgba = Image.new("RGBA", (1400, 1400), (0, 0, 0, 0))  # transparent, with an opaque red square
+    rgba.paste((200, 0, 0, 255), (100, 100, 300, 300))
+    rgba.save(tmp_path / "cover.png")
+    flat = Image.open(io.BytesIO(load_series(tmp_path / "short.yaml").image_png or b""))
+    assert (flat.format, flat.mode, "transparency" in flat.info) == ("PNG", "RGB", False)
+    assert flat.getpixel((10, 10)) == (255, 255, 255) and flat.getpixel((150, 150)) == (200, 0, 0)
+
+    (tmp_path / "short.yaml").write_text(text + "image: cover.jpg\n", encoding="utf-8")
+    Image.new("RGB", (1500, 1500), (10, 120, 200)).save(tmp_path / "cover.jpg", quality=95)
+    series = load_series(tmp_path / "short.yaml")
+    converted = Image.open(io.BytesIO(series.image_png or b""))
+    assert (converted.format, converted.mode, converted.size) == ("PNG", "RGB", (1500, 1500))
+    assert max(abs(a - b) for a, b in zip(converted.getpixel((700, 700)), (10, 120, 200), strict=True)) <= 3
+    (tmp_path / "short.yaml").write_text(text + "image: cover.gif\n", encoding="utf-8")
+    Image.new("RGB", (1400, 1400)).save(tmp_path / "cover.gif")
+    with pytest.raises(RoutineError, match="GIF image; expected PNG or JPEG"):
+        load_series(tmp_path / "short.yaml")
+    (tmp_path / "cover.gif").write_text("not an image", encoding="utf-8")
+    with pytest.raises(RoutineError, match="not a PNG or JPEG image"):
+        load_series(tmp_path / "short.yaml")
+
+
 # -- building ------------------------------------------------------------------------------------------
 
 
@@ -547,3 +577,100 @@ def test_end_to_end_with_the_real_voice(tmp_path: Path) -> None:
     for report in result.episodes:
         assert f'length="{report.path.stat().st_size}"' in feed
     assert build_series(series_file, SeriesOptions(output=out)).written == ()
+
+
+def test_per_episode_pace_breath_avoid_and_ambience(tmp_path: Path) -> None:
+    (tmp_path / "bed.wav").write_bytes(b"")  # only its existence is checked when the series loads
+    (tmp_path / "r.yaml").write_text(
+        "title: R\nsteps:\n  - pose: knee-to-chest\n    hold: 3 breaths\n    sides: both\n", encoding="utf-8"
+    )
+    (tmp_path / "series.yaml").write_text(
+        "title: T\ndescription: D\nbase_url: https://example.org/x/\n"
+        "episodes:\n"
+        "  - routine: r.yaml\n"
+        "  - routine: r.yaml\n    pace: slow\n    breath: 4-7-8\n    avoid: supine\n    ambience: rain\n"
+        "  - routine: r.yaml\n    pace: brisk\n    avoid: [kneeling, prone]\n    ambience: bed.wav\n",
+        encoding="utf-8",
+    )
+    series = load_series(tmp_path / "series.yaml")
+    plain, slow, brisk = series.episodes
+    assert (plain.pace, plain.breath, plain.avoid, plain.routine.ambience) == ("normal", None, (), "none")
+    assert (slow.pace, slow.breath, slow.avoid, slow.routine.ambience) == (
+        "slow",
+        "4-7-8",
+        ("supine",),
+        "rain",
+    )
+    assert (brisk.pace, brisk.avoid) == ("brisk", ("kneeling", "prone"))
+    assert brisk.routine.ambience == str((tmp_path / "bed.wav").resolve())
+    # Each reaches the build on its own: the episode's length changes with it.
+    (tmp_path / "each.yaml").write_text(
+        "title: T\ndescription: D\nbase_url: https://example.org/x/\nepisodes:\n  - r.yaml\n"
+        "  - {routine: r.yaml, pace: slow}\n  - {routine: r.yaml, breath: 4-7-8}\n"
+        "  - {routine: r.yaml, avoid: supine}\n",
+        encoding="utf-8",
+    )
+    plans = plan_series(tmp_path / "each.yaml", SeriesOptions(output=tmp_path / "site", engine="tone"))
+    plain_ms, *changed_ms = [p.length_ms for p in plans]
+    assert all(ms != plain_ms for ms in changed_ms), (plain_ms, changed_ms)
+
+
+@pytest.mark.parametrize(
+    ("episode", "key", "message"),
+    [
+        ("    pace: sloww\n", "episodes[0].pace", "did you mean 'slow'?"),
+        ("    breath: boxx\n", "episodes[0].breath", "did you mean 'box'?"),
+        ("    avoid: [supin]\n", "episodes[0].avoid", "did you mean 'supine'?"),
+        ("    ambience: rian\n", "episodes[0].ambience", "did you mean 'rain'?"),
+    ],
+)
+def test_per_episode_settings_are_checked(tmp_path: Path, episode: str, key: str, message: str) -> None:
+    (tmp_path / "series.yaml").write_text(
+        "title: T\ndescription: D\nbase_url: https://example.org/x/\n"
+        "episodes:\n  - routine: lower-back-10min\n" + episode,
+        encoding="utf-8",
+    )
+    with pytest.raises(RoutineError) as info:
+        load_series(tmp_path / "series.yaml")
+    assert (info.value.key, info.value.line) == (key, 6)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("owner", "key", "message"),
+    [
+        ("owner: {name: Ana}\n", "owner.email", "missing 'email'"),
+        ("owner: {name: Ana, email: ana}\n", "owner.email", "expected an email address"),
+        ("category: {subcategory: Fitness}\n", "category.name", "missing 'name'"),
+    ],
+)
+def test_owner_and_category_are_checked(tmp_path: Path, owner: str, key: str, message: str) -> None:
+    (tmp_path / "series.yaml").write_text(
+        "title: T\ndescription: D\nbase_url: https://example.org/x/\n"
+        + owner
+        + "episodes: [lower-back-10min]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RoutineError) as info:
+        load_series(tmp_path / "series.yaml")
+    assert info.value.key == key and message in str(info.value)
+
+
+def test_the_readmes_series_commands_work_as_written_on_a_fresh_clone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    commands = [
+        line.split("#", 1)[0].split()[1:]
+        for line in (repo / "README.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith(".venv/bin/audioguide series ")
+    ]
+    assert [c[1] for c in commands] == ["plan", "build", "serve"]
+    monkeypatch.chdir(repo)
+    for command in commands:
+        if command[1] != "serve":
+            assert Path(command[2]).is_file(), f"README names {command[2]}, which is not shipped"
+    plan = commands[0] + ["--engine", "tone", "-o", str(tmp_path / "site")]  # tone: timing only, fast
+    result = CliRunner().invoke(cli, plan)
+    assert result.exit_code == 0, result.output
+    assert "3 episodes" in result.output and "3 to (re)build" in result.output

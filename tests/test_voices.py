@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -125,6 +126,24 @@ def test_voices_lists_profiles_and_each_engines_voices() -> None:
     text = CliRunner().invoke(cli, ["voices", "--engines"])
     assert text.exit_code == 0
     assert "bright" in text.output and "Engine espeak" in text.output and "gmw/en-US" in text.output
+
+
+def test_voices_lists_profiles_first_and_engine_voices_only_for_the_phrases_language() -> None:
+    plain = CliRunner().invoke(cli, ["voices"])
+    assert plain.exit_code == 0
+    assert "Engine " not in plain.stdout and len(plain.stdout.splitlines()) < 20  # 274 lines before
+    assert plain.stdout.startswith("Voice profiles")
+    engines = CliRunner().invoke(cli, ["voices", "--engines"]).stdout
+    voice_rows = [
+        line for line in engines.splitlines() if line.startswith("  gmw/") or line.startswith("  heart")
+    ]
+    assert voice_rows and all(row.split()[1].startswith("en") for row in voice_rows)  # English phrases only
+    assert not any(line.rstrip().endswith("male") for line in voice_rows)  # eSpeak calls them all male
+    assert re.search(r"Engine pyttsx3 \(pyttsx3 .*\): the same \d+ voices .* as espeak", engines)  # not twice
+    assert len(engines.splitlines()) < 40
+    every = CliRunner().invoke(cli, ["voices", "--engines", "--all-languages"]).stdout
+    assert "cmn" in every or "de" in every.split()  # other languages appear on request
+    assert len(every.splitlines()) > len(engines.splitlines()) + 100
 
 
 def test_a_missing_engine_is_listed_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 from typing import Any
@@ -11,16 +13,19 @@ from typing import Any
 import click
 
 from audioguide import __version__
-from audioguide.compile.compiler import PACES, VERBOSITY, Options
+from audioguide.cli.progress import Progress
+from audioguide.compile.compiler import PACES, VERBOSITY, Options, compile_routine
 from audioguide.errors import AudioguideError, OptionError
 from audioguide.export.formats import FORMAT_NAMES
 from audioguide.load.durations import DurationSyntaxError, parse_target
 from audioguide.load.poses import library
 from audioguide.load.routine import builtin_routines, load_routine
+from audioguide.load.yamlnodes import suggest
+from audioguide.model.routine import Routine
 from audioguide.pipeline.build import BuildOptions, make_plan
 from audioguide.pipeline.build import build as run_build
 from audioguide.pipeline.check import check
-from audioguide.pipeline.report import cue_sheet, plan_data
+from audioguide.pipeline.report import cue_sheet, plan_data, plan_summary, pose_sheet, script_props
 from audioguide.render.mixer import RenderOptions
 from audioguide.speak.engines import ENGINE_NAMES
 
@@ -32,32 +37,6 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         return parse_target(value)  # its range is checked with the other options, in compile.Options
     except DurationSyntaxError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-class _Progress:
-    """Progress on stderr: a live line on a terminal, a few plain lines otherwise."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.last: dict[str, int] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.quiet or total <= 0:
-            return
-        pct = done * 100 // total
-        if self.tty:
-            click.echo(
-                f"\r{stage}: {pct:3d}% ({done}/{total})" if stage == "speech" else f"\r{stage}: {pct:3d}%",
-                err=True,
-                nl=False,
-            )
-            if done >= total:
-                click.echo("", err=True)
-        elif pct // 25 != self.last.get(stage, -1) // 25 or done >= total:
-            if self.last.get(stage) != pct:
-                click.echo(f"{stage}: {pct}%", err=True)
-            self.last[stage] = pct
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -142,6 +121,68 @@ def _options(f: Any) -> Any:
     return f
 
 
+def _audio_options(f: Any) -> Any:
+    """How the audio is rendered and encoded: the timeline does not change with these, so plan takes
+    them only so that a build's command line can be planned as it is."""
+    opts = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMAT_NAMES),
+            help="Audio format (default: from -o, else mp3).",
+        ),
+        click.option(
+            "--bitrate", type=int, metavar="KBPS", help="MP3 bitrate (default: 64 mono, 128 stereo)."
+        ),
+        click.option("--mono/--stereo", default=True, show_default=True, help="Channel layout."),
+        click.option(
+            "--spatial",
+            is_flag=True,
+            help="Stereo, with cues for one-sided poses placed toward the working side.",
+        ),
+        click.option(
+            "--loudness",
+            type=click.FloatRange(-31, -16),
+            default=-16.0,
+            show_default=True,
+            metavar="LUFS",
+            help="Integrated loudness target, -31 to -16 (-16 podcasts, -19 mono, -23 broadcast); louder "
+            "would need heavy limiting that MP3 cannot keep under the -1 dBTP ceiling.",
+        ),
+        click.option(
+            "--ambience",
+            metavar="BED",
+            help="Ambience bed: none, brown-noise, rain, drone, or an audio file.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _with_title(routine: str, title: str | None) -> Routine:
+    """The routine, with ``--title`` in place of its own (it is spoken in the welcome)."""
+    loaded = load_routine(routine)
+    if title is not None and title.strip():
+        loaded = dataclasses.replace(loaded, title=" ".join(title.split()))
+    return loaded
+
+
+def _tag_options(f: Any) -> Any:
+    """Tags for a standalone build (a series sets them from its series file)."""
+    opts = [
+        click.option("--title", help="Title (default: the routine's); it is spoken in the welcome too."),
+        click.option("--artist", default="audioguide", show_default=True, help="Artist (ID3 TPE1)."),
+        click.option("--album", help="Album (default: the title)."),
+        click.option("--year", type=click.IntRange(1000, 9999), help="Year of the recording."),
+        click.option("--track", type=click.IntRange(1, 9999), help="Track number."),
+        click.option("--comment", help="Comment (default: the routine's description)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
 def _build_options(**kw: Any) -> BuildOptions:
     for name in ("voice", "ambience"):
         value = kw.get(name)
@@ -176,6 +217,11 @@ def _build_options(**kw: Any) -> BuildOptions:
         ambience=kw.get("ambience"),
         jobs=kw.get("jobs"),
         recordings=Path(kw["recordings"]) if kw.get("recordings") else None,
+        artist=kw.get("artist") or "audioguide",
+        album=kw.get("album"),
+        year=kw.get("year"),
+        track=kw.get("track"),
+        comment=kw.get("comment"),
     )
 
 
@@ -190,32 +236,14 @@ def _notices(notices: tuple[str, ...]) -> None:
     "-o", "--output", type=click.Path(dir_okay=False), help="Where to write (default: output/<name>.mp3)."
 )
 @_options
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Audio format (default: from -o, else mp3)."
-)
-@click.option("--bitrate", type=int, metavar="KBPS", help="MP3 bitrate (default: 64 mono, 128 stereo).")
-@click.option("--mono/--stereo", default=True, show_default=True, help="Channel layout.")
-@click.option(
-    "--spatial", is_flag=True, help="Stereo, with cues for one-sided poses placed toward the working side."
-)
-@click.option(
-    "--loudness",
-    type=click.FloatRange(-31, -16),
-    default=-16.0,
-    show_default=True,
-    metavar="LUFS",
-    help="Integrated loudness target, -31 to -16 (-16 podcasts, -19 mono, -23 broadcast); louder "
-    "would need heavy limiting that MP3 cannot keep under the -1 dBTP ceiling.",
-)
-@click.option(
-    "--ambience", metavar="BED", help="Ambience bed: none, brown-noise, rain, drone, or an audio file."
-)
+@_audio_options
+@_tag_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def build(routine: str, quiet: bool, mono: bool, **kw: Any) -> None:
+def build(routine: str, quiet: bool, mono: bool, title: str | None, **kw: Any) -> None:
     """Build ROUTINE (a .yaml path or a built-in name) into an audio file with chapters and transcript."""
 
     options = _build_options(stereo=not mono, **kw)
-    result = run_build(routine, options, progress=_Progress(quiet))
+    result = run_build(_with_title(routine, title), options, progress=Progress(quiet))
     _notices(result.plan.notices)
     tl = result.plan.timeline
     sources = ", ".join(f"{n} from {s}" for s, n in sorted(result.speech_sources.items()))
@@ -235,14 +263,23 @@ def build(routine: str, quiet: bool, mono: bool, **kw: Any) -> None:
     is_flag=True,
     help="Check the choreography instead: time to move, doses, eyes open before standing, props.",
 )
-def plan(routine: str, as_json: bool, run_check: bool, **kw: Any) -> None:
-    """Show ROUTINE's compiled session as a cue sheet: every event with start, end, kind and text."""
+@_audio_options
+@_tag_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def plan(
+    routine: str, as_json: bool, run_check: bool, quiet: bool, mono: bool, title: str | None, **kw: Any
+) -> None:
+    """Show ROUTINE's compiled session as a cue sheet: every event and cue sound with its start and end,
+    then a summary (length, speech, cue sounds, props, warnings). Takes build's options, so a build's
+    command line can be planned as it is."""
 
-    result = make_plan(routine, _build_options(**kw))
+    result = make_plan(
+        _with_title(routine, title), _build_options(stereo=not mono, **kw), progress=Progress(quiet)
+    )
     _notices(result.notices)
     timeline = result.timeline
+    findings = check(result.script, timeline)
     if run_check:
-        findings = check(result.script, timeline)
         for finding in findings:
             click.echo(str(finding))
         errors = sum(f.level == "error" for f in findings)
@@ -253,19 +290,32 @@ def plan(routine: str, as_json: bool, run_check: bool, **kw: Any) -> None:
     if as_json:
         click.echo(json.dumps(plan_data(timeline), indent=2, ensure_ascii=False))
         return
-    click.echo("\n".join(cue_sheet(timeline)))
+    click.echo("\n".join(cue_sheet(timeline, cues=True)))
     reasons = [(step, step.why) for step in result.routine.steps if step.why]
     if reasons:  # a generated routine says why each step is there
         click.echo("\nWhy these steps:")
         for step, why in reasons:
             click.echo(f"  {step.pose or step.name}: {why}")
+    warnings = [*result.notices, *(str(f) for f in findings)]
+    click.echo("\n".join(plan_summary(result.script, timeline, warnings)))
 
 
 @cli.command()
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def poses(as_json: bool) -> None:
-    """List the built-in pose library."""
+def poses(name: str | None, as_json: bool) -> None:
+    """List the built-in pose library, or everything about the pose NAME (dose, wording, cautions...)."""
 
+    if name is not None:
+        found = library().get(name)
+        if found is None:
+            hint = suggest(name, library()) or "run 'audioguide poses' for the list"
+            raise click.BadParameter(f"no pose named '{name}' ({hint})", param_hint="NAME")
+        if as_json:
+            click.echo(json.dumps(dataclasses.asdict(found), indent=2, ensure_ascii=False))
+        else:
+            click.echo("\n".join(pose_sheet(found, library())))
+        return
     rows = [
         {"id": p.id, "name": p.name, "position": p.position, "areas": list(p.areas), "one_sided": p.one_sided}
         for p in library().values()
@@ -281,17 +331,21 @@ def poses(as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def routines(as_json: bool) -> None:
-    """List the built-in routines."""
+    """List the built-in routines: length, title, what each is for and the props it needs."""
 
     rows = []
     for rid in sorted(builtin_routines()):
         r = load_routine(rid)
+        script = compile_routine(r)
+        positions = tuple(dict.fromkeys(s.position for s in script.sections if s.position))
         rows.append(
             {
                 "id": rid,
                 "title": r.title,
                 "duration_s": (r.duration_ms or 0) / 1000,
                 "description": r.description,
+                "props": list(script_props(script)),
+                "positions": list(positions),
             }
         )
     if as_json:
@@ -300,6 +354,15 @@ def routines(as_json: bool) -> None:
     for row in rows:
         minutes = float(row["duration_s"]) / 60  # type: ignore[arg-type]
         click.echo(f"{row['id']:26} {minutes:4.0f} min  {row['title']}")
+        props = ", ".join(row["props"]) or "none"  # type: ignore[arg-type]
+        needs = f"props: {props}; positions: {', '.join(row['positions'])}"  # type: ignore[arg-type]
+        for text in (str(row["description"]), needs):
+            indent = " " * 37
+            click.echo(
+                textwrap.fill(
+                    text, 100, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+                )
+            )
 
 
 # -- command groups --------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from audioguide import __version__
-from audioguide.cli import _build_options, _duration, _notices, _Progress
+from audioguide.cli import _build_options, _duration, _notices
+from audioguide.cli.progress import Progress
 from audioguide.compile.compiler import PACES, VERBOSITY
 from audioguide.errors import OptionError
 from audioguide.fsutil import atomic_write
@@ -135,7 +136,7 @@ def make(
         raise click.BadParameter(exc.message, param_hint=f"--{exc.option}") from None
     name = _default_name(request)
     target = output or Path("output") / f"{name}.yaml"
-    progress = _Progress(quiet)
+    progress = Progress(quiet)
     made = run_make(
         request,
         options,

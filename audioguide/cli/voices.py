@@ -7,17 +7,23 @@ from pathlib import Path
 
 import click
 
+from audioguide.load.poses import PHRASE_LANGUAGE
 from audioguide.load.voices import describe_profiles
-from audioguide.speak.voices import engine_voices
+from audioguide.speak.voices import engine_voices, speaks
 from audioguide.tools.packscript import routine_phrases, write_script
 from audioguide.tools.preview import write_preview
 
 
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--engines", "show_engines", is_flag=True, help="Also list every voice each engine offers.")
+@click.option(
+    "--engines", "show_engines", is_flag=True, help="Also list the engine voices that can read the phrases."
+)
+@click.option(
+    "--all-languages", is_flag=True, help="With --engines: every voice, also those for other languages."
+)
 @click.pass_context
-def voices(ctx: click.Context, as_json: bool, show_engines: bool) -> None:
+def voices(ctx: click.Context, as_json: bool, show_engines: bool, all_languages: bool) -> None:
     """List the voice profiles: which engine and voice each uses, and whether it can speak here.
 
     \b
@@ -48,18 +54,35 @@ def voices(ctx: click.Context, as_json: bool, show_engines: bool) -> None:
     if not show_engines:
         click.echo("\nEvery voice each engine offers: audioguide voices --engines")
         return
+    shown: dict[str, list[dict[str, str]]] = {}
     for name, info in engines.items():
         click.echo("")
         if not info["available"]:
             click.echo(f"Engine {name}: not available: {info['error']}")
             continue
-        rows: list[dict[str, str]] = info["voices"]  # type: ignore[assignment]
-        click.echo(f"Engine {name} ({info['identity']}): {len(rows)} voices (id, language, gender)")
+        every: list[dict[str, str]] = info["voices"]  # type: ignore[assignment]
+        rows = every if all_languages else [v for v in every if speaks(v, PHRASE_LANGUAGE)]
+        ids = {v["id"].lower() for v in rows}
+        same = next(
+            (other for other, seen in shown.items() if ids and {v["id"].lower() for v in seen} == ids), None
+        )
+        shown[name] = rows
+        which = "voices" if all_languages else f"voices for '{PHRASE_LANGUAGE}', the phrases' language"
+        if same:  # pyttsx3 on Linux drives eSpeak NG: the same voices again
+            click.echo(f"Engine {name} ({info['identity']}): the same {len(rows)} {which} as {same}")
+            continue
+        genders = {v["gender"] for v in rows}
+        informative = len(genders) > 1  # eSpeak calls every base voice "male": its variants set the sound
+        click.echo(f"Engine {name} ({info['identity']}): {len(rows)} of {len(every)} {which}")
         for v in rows:
-            click.echo(f"  {v['id']:28} {v['language']:20} {v['gender']}")
+            click.echo(f"  {v['id']:28} {v['language']:20} {v['gender'] if informative else ''}".rstrip())
         if info.get("variants"):
             variants = ", ".join(info["variants"])  # type: ignore[arg-type]
-            click.echo(f"  variants (add to a voice id, e.g. en-us+f3): {variants}")
+            click.echo(
+                f"  variants (add to a voice id, e.g. en-us+f3 for a female-sounding voice): {variants}"
+            )
+    if not all_languages:
+        click.echo("\nVoices for other languages: audioguide voices --engines --all-languages")
 
 
 @voices.command()

@@ -41,6 +41,42 @@ def make_cover(title: str, subtitle: str | None = None, size: int = MIN_SIZE) ->
     return out.getvalue()
 
 
+USER_COVER_FORMATS = ("PNG", "JPEG")
+FLATTEN_ONTO = (255, 255, 255)
+"""Transparent parts of a user's cover are laid on white: Apple Podcasts refuses art with an alpha
+channel, and players show transparent pixels in whatever colour their own background happens to be."""
+
+
+def user_cover(data: bytes) -> tuple[bytes, int, int]:
+    """A user's cover image (PNG or JPEG) as (RGB PNG bytes, width, height).
+
+    An RGB PNG without transparency is kept byte for byte; anything else (an alpha channel, a
+    palette, greyscale, CMYK, a JPEG) is flattened onto ``FLATTEN_ONTO`` and saved as an 8-bit RGB
+    PNG, the one format the tags, the feed and the page take. ExportError if it is neither format.
+    """
+    try:
+        opened = PILImage.open(io.BytesIO(data))
+        opened.load()
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
+        raise ExportError(f"not a PNG or JPEG image ({exc})") from None
+    if opened.format not in USER_COVER_FORMATS:
+        raise ExportError(f"a {opened.format} image; expected PNG or JPEG")
+    if opened.format == "PNG" and opened.mode == "RGB" and "transparency" not in opened.info:
+        return data, opened.width, opened.height
+    image: Image = opened
+    if image.mode in ("P", "LA", "L") or "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        flat = PILImage.new("RGB", image.size, FLATTEN_ONTO)
+        flat.paste(image, mask=image.getchannel("A"))
+        image = flat
+    else:
+        image = image.convert("RGB")  # CMYK, YCbCr, I;16 and the like
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=6)
+    return out.getvalue(), image.width, image.height
+
+
 def _seed(title: str) -> np.random.Generator:
     digest = hashlib.sha256(title.encode("utf-8")).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))

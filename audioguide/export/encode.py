@@ -202,9 +202,11 @@ def _frame_length(header: int) -> int:
 # The Info frame, per the "Mp3 Info Tag rev 1" spec (gabriel.mp3-tech.org/mp3infotag.html): a silent
 # frame whose side information (ISO/IEC 11172-3 2.4.1.7: 17 bytes for one channel, 32 otherwise) is
 # followed by the Xing header (at byte 21 mono, 36 stereo), then the 36-byte LAME extension.
-_XING_SIZE = 4 + 4 + 4 + 4 + 100 + 4  # "Info", flags, frames, bytes, TOC, quality
+_TOC_SIZE = 100
+_XING_SIZE = 4 + 4 + 4 + 4 + _TOC_SIZE + 4  # "Info", flags, frames, bytes, TOC, quality
 _LAME_SIZE = 36
 _XING_FLAGS = 0x0F  # frames, bytes, TOC and quality present
+_XING_TOC_FLAG = 0x04
 _LAME_VERSION = b"LAME3.100"  # lameenc 1.x embeds LAME 3.100
 _VBR_METHOD_CBR = 1
 _XING_QUALITY = 100 - 10 * 4 - MP3_QUALITY  # LAME's 100 - 10 * VBR_q - quality, VBR_q at its default 4
@@ -240,13 +242,18 @@ class Mp3Encoder(Encoder):
             self._lame.encode(b"")  # start LAME now: bad settings fail here, and flush() always works
         except RuntimeError as err:
             raise ExportError(f"LAME rejected {bitrate_kbps} kbps at {rate} Hz: {err}") from err
-        # At low bitrates a frame is too small for the tags, so (as LAME does for VBR) the Info
-        # frame alone takes the lowest bitrate whose frame holds them.
+        # The Info frame has the stream's own bitrate: a frame at another one makes strict checkers
+        # (mp3check) report "bitrate switching" in a CBR file. At low bitrates that frame is too
+        # small for the full tags (a mono frame at 48 kbps and 44.1 kHz has 156 bytes, the tags
+        # need 177), and LAME itself then writes no tag at all (VbrTag.c, InitVbrTag), losing
+        # gapless playback. Here the Xing TOC, which says nothing for CBR (position is linear in
+        # time), is left out instead (flag 0x04 clear): 77 bytes mono, 92 stereo, which fit in
+        # every MPEG-1 frame (the smallest, 32 kbps at 48 kHz, has 96). Decoders read the Xing
+        # fields by their flags, and the LAME extension right after them.
         self._side_info = 17 if channels == 1 else 32
-        needed = 4 + self._side_info + _XING_SIZE + _LAME_SIZE
-        self._tag_kbps = next(k for k in MP3_BITRATES_KBPS if k >= bitrate_kbps and self._size(k) >= needed)
+        self._toc = self._size(bitrate_kbps) >= 4 + self._side_info + _XING_SIZE + _LAME_SIZE
         self._start = fileobj.tell()
-        fileobj.write(bytes(self._size(self._tag_kbps)))
+        fileobj.write(bytes(self._size(self._kbps)))
         self._pending = bytearray()  # encoded bytes not yet walked frame by frame
         self._frames = self._audio_bytes = 0
         self._first_header: int | None = None
@@ -292,12 +299,18 @@ class Mp3Encoder(Encoder):
         """The Xing "Info" + LAME tag frame for the stream written so far."""
         mono_or_joint = 0xC4 if self.channels == 1 else 0x44  # LAME's mode bits, if no frame yet
         byte3 = self._first_header & 0xFF if self._first_header is not None else mono_or_joint
-        index, rate_index = MP3_BITRATES_KBPS.index(self._tag_kbps) + 1, MP3_SAMPLE_RATES.index(self._rate)
+        index, rate_index = MP3_BITRATES_KBPS.index(self._kbps) + 1, MP3_SAMPLE_RATES.index(self._rate)
         # 0xFFFB: sync, MPEG-1, Layer III, no CRC; then bitrate, rate, no padding; then mode bits.
         header = bytes((0xFF, 0xFB, index << 4 | rate_index << 2, byte3))
-        total_bytes = self._size(self._tag_kbps) + self._audio_bytes
-        toc = bytes(i * 256 // 100 for i in range(100))  # CBR: byte position is linear in time
-        xing = struct.pack(">4sIII100sI", b"Info", _XING_FLAGS, self._frames, total_bytes, toc, _XING_QUALITY)
+        total_bytes = self._size(self._kbps) + self._audio_bytes
+        if self._toc:
+            toc = bytes(i * 256 // _TOC_SIZE for i in range(_TOC_SIZE))  # CBR: position is linear in time
+            xing = struct.pack(
+                ">4sIII100sI", b"Info", _XING_FLAGS, self._frames, total_bytes, toc, _XING_QUALITY
+            )
+        else:
+            flags = _XING_FLAGS & ~_XING_TOC_FLAG
+            xing = struct.pack(">4sIIII", b"Info", flags, self._frames, total_bytes, _XING_QUALITY)
         source_rate = {32_000: 0, 44_100: 1, 48_000: 2}[self._rate]
         misc = source_rate << 6 | _LAME_STEREO_MODE[byte3 >> 6] << 2  # no noise-shaping info
         lame = struct.pack(
@@ -314,9 +327,10 @@ class Mp3Encoder(Encoder):
         )
         frame = header + bytes(self._side_info) + xing + lame
         # The tag CRC covers every byte before it: the spec's "first 190 bytes" for stereo
-        # (4 + 32 + 120 + 34); with the 15-byte-shorter mono side info that is 175 bytes.
+        # (4 + 32 + 120 + 34); with the 15-byte-shorter mono side info that is 175 bytes, and
+        # 100 fewer again without the TOC.
         frame += crc16(frame).to_bytes(2, "big")
-        return frame + bytes(self._size(self._tag_kbps) - len(frame))
+        return frame + bytes(self._size(self._kbps) - len(frame))
 
 
 # --- WAV, FLAC and Ogg Vorbis through libsndfile

@@ -315,6 +315,11 @@ def get_pose(pose_id: str) -> Pose:
     raise LookupError(f"unknown pose {pose_id!r}{hint}")
 
 
+PHRASE_LANGUAGE = "en"
+"""The language the pose library and phrases.yaml are written in (BCP 47 primary subtag): a voice
+for another language would read English words with its own letter-to-sound rules."""
+
+
 @cache
 def phrases() -> Mapping[str, tuple[str, ...]]:
     """The guidance vocabulary by slot (plus ``numbers``, "one" to "thirty"), validated once and cached."""

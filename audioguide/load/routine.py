@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from importlib import resources
 from pathlib import Path
 
@@ -140,9 +141,8 @@ def _target(doc: Doc, node: yaml.Node) -> tuple[int, bool]:
     """The routine's length: a time, or about a time (``~10m``), within TARGET_RANGE_MS."""
     try:
         ms, about = parse_target(doc.value(node, "duration"))
-    except DurationSyntaxError as exc:
-        message = str(exc).replace(" or 8 breaths", "").replace("8 breaths", "10m")
-        raise doc.error(node, "duration", f"{message}; '~10m' means about ten minutes") from exc
+    except DurationSyntaxError as exc:  # parse_target offers times only: a session is not N breaths
+        raise doc.error(node, "duration", f"{exc}; '~10m' means about ten minutes") from exc
     low, high = TARGET_RANGE_MS
     if ms <= 0:
         raise doc.error(node, "duration", f"must be longer than zero, got {ms / 1000:g}s")
@@ -220,7 +220,24 @@ def _check_ambience(doc: Doc, node: yaml.Node, value: str, base_dir: Path | None
         raise doc.error(node, "ambience", f"ambience file '{value}' not found (looked at {path})")
 
 
+def _scalar_step_hint(doc: Doc, node: yaml.ScalarNode, key: str) -> RoutineError:
+    """A step written as a bare word (``- childs-pose``): say which key it needs."""
+    text = str(node.value).strip()
+    near = difflib.get_close_matches(text, list(library()), n=1, cutoff=0.6)
+    if near:
+        fix = f"write `- pose: {near[0]}`"
+    else:
+        try:
+            parse_span(text)
+            fix = f"write `- rest: {text}`"
+        except DurationSyntaxError:
+            fix = "write `- pose: NAME` (see `audioguide poses`), `- rest: 10s` or `- say: words to speak`"
+    return doc.error(node, key, f"a step needs a key: '{text}' alone is not a step", fix)
+
+
 def _step(doc: Doc, node: yaml.Node, key: str) -> Step:
+    if isinstance(node, yaml.ScalarNode):
+        raise _scalar_step_hint(doc, node, key)
     fields = doc.mapping(node, key, STEP_KEYS, "a step")
     line = node.start_mark.line + 1
     kinds = [k for k in ("pose", "name", "rest") if k in fields]

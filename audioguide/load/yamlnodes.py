@@ -136,6 +136,8 @@ def parse(text: str, file: str) -> Doc:
         if "\t" in problem or "'\\t'" in problem:
             problem = "a tab character cannot be used for indentation"
             hint = "indent with spaces"
+        else:
+            hint = _syntax_hint(problem, exc.context or "", line)
         raise RoutineError(f"malformed YAML: {problem}", file=file, line=line, hint=hint) from exc
     except yaml.YAMLError as exc:
         raise RoutineError(f"malformed YAML: {exc}", file=file) from exc
@@ -143,6 +145,28 @@ def parse(text: str, file: str) -> Doc:
         raise RoutineError("the file is empty", file=file)
     _check_tree(root, file)
     return Doc(file=file, root=root)
+
+
+def _syntax_hint(problem: str, context: str, line: int | None) -> str | None:
+    """What a person can do about PyYAML's parser message (its words are about tokens, not lines)."""
+    where = f"line {line}" if line else "this line"
+    if "expected <block end>" in problem or "did not find expected key" in context + problem:
+        return (
+            f"check the indentation of {where} against the lines above it: the keys of one step line up "
+            "under each other, two spaces in from its '-'"
+        )
+    if "mapping values are not allowed" in problem:
+        return (
+            f"on {where}, either a value holds ': ' and needs quotes (title: \"Back: Basics\"), "
+            "or the line is indented more than the key before it"
+        )
+    if "could not find expected ':'" in problem:
+        return f"a key needs a colon after it: 'key: value' ({where} or the line before it)"
+    if "end of stream" in problem or "quoted scalar" in context:
+        return "a quote (\" or ') is opened and never closed"
+    if "expected <block sequence start>" in problem or "block collection" in context:
+        return f"check the indentation of {where}: list items start with '- ' at the same indent"
+    return None
 
 
 def _check_tree(root: yaml.Node, file: str) -> None:

@@ -108,7 +108,12 @@ def _jobs(series: Series, options: SeriesOptions, manifest: Manifest) -> tuple[l
             voice=episode.voice,
             engine=options.engine,
             compile=CompileOptions(
-                verbosity=episode.verbosity, intro=episode.intro, duration_ms=episode.duration_ms
+                verbosity=episode.verbosity,
+                intro=episode.intro,
+                duration_ms=episode.duration_ms,
+                pace=episode.pace,
+                breath=episode.breath,
+                avoid=episode.avoid,
             ),
             cache_dir=options.cache_dir,
             artist=series.author,
@@ -192,6 +197,8 @@ def publish(series: Series, manifest: Manifest, out: Path) -> list[Path]:
         image_url=series.base_url + "cover.png",
         guid=manifest.channel_guid,
         generator=f"audioguide {__version__}",
+        owner=series.owner,
+        category=series.category,
     )
     items = []
     for episode in series.episodes:

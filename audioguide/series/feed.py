@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -17,15 +18,16 @@ from audioguide.units import format_clock
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST = "https://podcastindex.org/namespace/1.0"
 ATOM = "http://www.w3.org/2005/Atom"
-NAMESPACES = {"itunes": ITUNES, "podcast": PODCAST, "atom": ATOM}
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
+NAMESPACES = {"itunes": ITUNES, "podcast": PODCAST, "atom": ATOM, "content": CONTENT}
 
 PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 """The "podcast" namespace of podcast:guid (Podcasting 2.0 namespace, docs/tags/guid.md)."""
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
-CATEGORY = "Health & Fitness"
-"""The Apple Podcasts category every series goes in."""
+CATEGORY = ("Health & Fitness", None)
+"""The Apple Podcasts category (and subcategory) a series goes in unless told otherwise."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Channel:
     image_url: str
     guid: str  # podcast:guid, assigned once (see podcast_guid)
     generator: str = "audioguide"
+    owner: tuple[str, str] | None = None  # (name, email): itunes:owner
+    category: tuple[str, str | None] = CATEGORY  # (category, subcategory): itunes:category
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,21 @@ def show_notes(item: Item) -> str:
     return "\n\n".join(parts) or item.title
 
 
+def show_notes_html(item: Item) -> str:
+    """The show notes as HTML for ``content:encoded``: the description, then the chapters as a list
+    stamped HH:MM:SS from 00:00:00 (the form podcast apps turn into links that seek)."""
+    parts = [f"<p>{html.escape(item.description)}</p>"] if item.description else []
+    if item.chapters:
+        rows = "".join(f"<li>{_stamp(start)} {html.escape(title)}</li>" for start, _, title in item.chapters)
+        parts.append(f"<p>Chapters:</p><ul>{rows}</ul>")
+    return "".join(parts) or f"<p>{html.escape(item.title)}</p>"
+
+
+def _stamp(ms: int) -> str:
+    """HH:MM:SS in whole seconds (floored, as the chapter starts there), always with hours."""
+    return format_clock(ms // 1000 * 1000, "timestamp")[:-4]
+
+
 def duration_seconds(length_ms: int) -> int:
     """itunes:duration in whole seconds (rounded half up)."""
     return (length_ms + 500) // 1000
@@ -120,7 +139,14 @@ def feed_xml(channel: Channel, items: Sequence[Item], base_url: str) -> bytes:
     _text(ch, f"{{{ITUNES}}}author", channel.author)
     _text(ch, f"{{{ITUNES}}}summary", channel.description)
     ET.SubElement(ch, f"{{{ITUNES}}}image", {"href": channel.image_url})
-    ET.SubElement(ch, f"{{{ITUNES}}}category", {"text": CATEGORY})
+    if channel.owner is not None:
+        owner = ET.SubElement(ch, f"{{{ITUNES}}}owner")
+        _text(owner, f"{{{ITUNES}}}name", channel.owner[0])
+        _text(owner, f"{{{ITUNES}}}email", channel.owner[1])
+    name, sub = channel.category
+    category = ET.SubElement(ch, f"{{{ITUNES}}}category", {"text": xml_text(name)})
+    if sub:
+        ET.SubElement(category, f"{{{ITUNES}}}category", {"text": xml_text(sub)})
     _text(ch, f"{{{ITUNES}}}explicit", "false")
     _text(ch, f"{{{ITUNES}}}type", "serial")
     _text(ch, f"{{{PODCAST}}}guid", channel.guid)
@@ -136,6 +162,7 @@ def _item(parent: ET.Element, item: Item, base_url: str) -> None:
     _text(el, "title", item.title)
     _text(el, "link", f"{base_url}#{item.anchor}")
     _text(el, "description", show_notes(item))
+    _text(el, f"{{{CONTENT}}}encoded", show_notes_html(item))
     url = base_url + item.filename
     ET.SubElement(el, "enclosure", {"url": url, "length": str(item.size_bytes), "type": "audio/mpeg"})
     _text(el, "guid", item.guid).set("isPermaLink", "false")

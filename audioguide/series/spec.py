@@ -15,24 +15,36 @@ from urllib.parse import urlsplit
 import yaml
 
 from audioguide import __version__
-from audioguide.compile.compiler import VERBOSITY
+from audioguide.compile.compiler import PACES, VERBOSITY
 from audioguide.errors import ExportError, OptionError, RoutineError
-from audioguide.export.tags import png_size
+from audioguide.export.cover import user_cover
 from audioguide.load.durations import DurationSyntaxError, parse_span
+from audioguide.load.poses import POSITIONS
 from audioguide.load.routine import builtin_routines, load_routine, parse_routine
 from audioguide.load.voices import find_profile
 from audioguide.load.yamlnodes import Doc, parse, read_text, suggest
-from audioguide.model.routine import TARGET_RANGE_MS, Routine
+from audioguide.model.cues import BUILTIN_BEDS
+from audioguide.model.routine import BREATH_PATTERNS, TARGET_RANGE_MS, Routine
 from audioguide.pipeline.generate import DEFAULT_PROPS, FOCUS, WHERE, Request
+from audioguide.series.feed import CATEGORY as DEFAULT_CATEGORY
 from audioguide.series.program import Program, Session, session_yaml, sessions
 
-SERIES_KEYS = ("title", "author", "description", "language", "base_url", "image", "program", "episodes")
-EPISODE_KEYS = ("routine", "generated", "title", "description", "voice", "verbosity", "duration", "intro")
+SERIES_KEYS = (
+    "title", "author", "description", "language", "base_url", "image", "owner", "category", "program",
+    "episodes",
+)  # fmt: skip
+EPISODE_KEYS = (
+    "routine", "generated", "title", "description", "voice", "verbosity", "duration", "intro",
+    "pace", "breath", "avoid", "ambience",
+)  # fmt: skip
 PROGRAM_KEYS = (
     *("weeks", "per_week", "length", "focus", "where", "avoid", "props", "level", "seed"),
     *("new_per_session", "verbosity"),
 )
 MAX_WEEKS, MAX_PER_WEEK = 52, 7
+OWNER_KEYS = ("name", "email")
+CATEGORY_KEYS = ("name", "subcategory")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 INTRO_WORDS = {True: "full", False: "short", "full": "full", "short": "short", "none": "none"}
 """``intro:`` on an episode: on/off (YAML booleans) or the compile option's own words."""
 
@@ -56,6 +68,9 @@ class Episode:
     intro: str = "full"
     voice: str | None = None  # a profile name, or an absolute path to a profile file
     duration_ms: int | None = None
+    pace: str = "normal"
+    breath: str | None = None  # a pattern name from BREATH_PATTERNS; None: the routine's own
+    avoid: tuple[str, ...] = ()  # positions to swap out (compile.Options.avoid)
     overrides: tuple[tuple[str, Any], ...] = ()  # the episode's own keys as written, for the fingerprint
 
     @property
@@ -80,6 +95,8 @@ class Series:
     source: Path
     image: Path | None = None
     image_png: bytes | None = field(default=None, repr=False)
+    owner: tuple[str, str] | None = None  # (name, email): itunes:owner, where Apple writes about the show
+    category: tuple[str, str | None] = DEFAULT_CATEGORY  # (category, subcategory): itunes:category
 
     @property
     def feed_url(self) -> str:
@@ -113,6 +130,8 @@ def load_series(path: str | Path) -> Series:
     image = image_png = None
     if "image" in fields:
         image, image_png = _image(doc, fields["image"], base_dir)
+    owner = _owner(doc, fields["owner"]) if "owner" in fields else None
+    category = _category(doc, fields["category"]) if "category" in fields else DEFAULT_CATEGORY
     program = made = None
     if "program" in fields:
         program = _program(doc, fields["program"])
@@ -148,6 +167,8 @@ def load_series(path: str | Path) -> Series:
         source=path,
         image=image,
         image_png=image_png,
+        owner=owner,
+        category=category,
     )
 
 
@@ -186,11 +207,46 @@ def _base_url(doc: Doc, node: yaml.Node) -> str:
     return str(value) if str(value).endswith("/") else f"{value}/"
 
 
+def _owner(doc: Doc, node: yaml.Node) -> tuple[str, str]:
+    """``owner: {name: ..., email: ...}``: both are needed, as itunes:owner holds both."""
+    fields = doc.mapping(node, "owner", OWNER_KEYS, "the owner")
+    for key in OWNER_KEYS:
+        if key not in fields:
+            raise doc.error(
+                node,
+                f"owner.{key}",
+                f"missing '{key}'",
+                "for example owner: {name: Ana, email: ana@example.org}",
+            )
+    name = _text(doc, fields, "name", "owner.name")
+    email = _text(doc, fields, "email", "owner.email")
+    if not _EMAIL.match(email):
+        raise doc.error(fields["email"], "owner.email", f"expected an email address, got {email!r}")
+    return name, email
+
+
+def _category(doc: Doc, node: yaml.Node) -> tuple[str, str | None]:
+    """``category: Health & Fitness`` or ``category: {name: Health & Fitness, subcategory: Fitness}``."""
+    if isinstance(node, yaml.ScalarNode):
+        return _text(doc, {"category": node}, "category"), None
+    fields = doc.mapping(node, "category", CATEGORY_KEYS, "the category")
+    if "name" not in fields:
+        raise doc.error(
+            node,
+            "category.name",
+            "missing 'name'",
+            "for example category: {name: Health & Fitness, subcategory: Fitness}",
+        )
+    name = _text(doc, fields, "name", "category.name")
+    sub = _text(doc, fields, "subcategory", "category.subcategory") if "subcategory" in fields else None
+    return name, sub
+
+
 def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
 
     value = doc.value(node, "image")
     if not isinstance(value, str) or not value.strip():
-        raise doc.error(node, "image", "expected the path of a PNG file")
+        raise doc.error(node, "image", "expected the path of a PNG or JPEG file")
     path = Path(value).expanduser()
     path = path if path.is_absolute() else base_dir / path
     try:
@@ -200,9 +256,9 @@ def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
             node, "image", f"cannot read '{value}' ({exc.strerror or exc}; looked at {path})"
         ) from None
     try:
-        width, height, _ = png_size(data)
-    except ExportError:
-        raise doc.error(node, "image", f"'{value}' is not a PNG image", "save the cover as PNG") from None
+        data, width, height = user_cover(data)
+    except ExportError as exc:
+        raise doc.error(node, "image", f"'{value}': {exc}", "save the cover as PNG or JPEG") from None
     low, high = COVER_SIDE_PX
     if width != height or not low <= width <= high:
         raise doc.error(
@@ -282,6 +338,18 @@ def _episode(
     voice = None
     if "voice" in fields:
         voice = overrides["voice"] = _voice(doc, fields["voice"], f"{key}.voice", base_dir)
+    pace = "normal"
+    if "pace" in fields:
+        pace = overrides["pace"] = _choice(doc, fields["pace"], f"{key}.pace", tuple(PACES))
+    breath = None
+    if "breath" in fields:
+        breath = overrides["breath"] = _choice(doc, fields["breath"], f"{key}.breath", tuple(BREATH_PATTERNS))
+    avoid: tuple[str, ...] = ()
+    if "avoid" in fields:
+        avoid = overrides["avoid"] = _avoid(doc, fields["avoid"], f"{key}.avoid")
+    if "ambience" in fields:
+        overrides["ambience"] = _ambience(doc, fields["ambience"], f"{key}.ambience", base_dir)
+        routine = replace(routine, ambience=overrides["ambience"])
     return Episode(
         number=number,
         key=written,
@@ -294,6 +362,9 @@ def _episode(
         intro=intro,
         voice=voice,
         duration_ms=duration_ms,
+        pace=pace,
+        breath=breath,
+        avoid=avoid,
         overrides=tuple(sorted(overrides.items())),
     )
 
@@ -404,17 +475,52 @@ def _resolve(doc: Doc, node: yaml.Node, key: str, written: str, base_dir: Path) 
     )
 
 
-def _choice(doc: Doc, node: yaml.Node, key: str) -> str:
+def _choice(doc: Doc, node: yaml.Node, key: str, allowed: tuple[str, ...] = VERBOSITY) -> str:
 
     value = doc.value(node, key)
-    if value not in VERBOSITY:
+    if value not in allowed:
         raise doc.error(
             node,
             key,
-            f"expected one of {', '.join(VERBOSITY)}, got {value!r}",
-            suggest(str(value), VERBOSITY),
+            f"expected one of {', '.join(allowed)}, got {value!r}",
+            suggest(str(value), allowed),
         )
     return str(value)
+
+
+def _avoid(doc: Doc, node: yaml.Node, key: str) -> tuple[str, ...]:
+    """``avoid: supine`` or ``avoid: [supine, kneeling]``: positions, or ``floor`` for all floor ones."""
+    nodes = doc.sequence(node, key, "positions") if isinstance(node, yaml.SequenceNode) else [node]
+    names = [doc.value(n, key) for n in nodes]
+    allowed = (*POSITIONS, "floor")
+    for name in names:
+        if name not in allowed:
+            raise doc.error(
+                node,
+                key,
+                f"expected positions from {', '.join(allowed)}, got {name!r}",
+                suggest(str(name), allowed),
+            )
+    return tuple(str(n) for n in names)
+
+
+def _ambience(doc: Doc, node: yaml.Node, key: str, base_dir: Path) -> str:
+    """A built-in bed (or none), or an audio file; a relative path is taken beside the series file."""
+    value = doc.value(node, key)
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(node, key, "expected a built-in bed or the path of an audio file")
+    if value in (*BUILTIN_BEDS, "none"):
+        return value
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_file():
+        raise doc.error(
+            node,
+            key,
+            f"unknown ambience '{value}' (no file at {path}); beds: none, {', '.join(BUILTIN_BEDS)}",
+            suggest(value, (*BUILTIN_BEDS, "none")),
+        )
+    return str(path.resolve())
 
 
 def _duration(doc: Doc, node: yaml.Node, key: str) -> int:

@@ -36,3 +36,10 @@ def engine_voices(timeout_s: float = 20.0) -> dict[str, dict[str, object]]:
     except SpeechError as exc:
         out["pyttsx3"] = {"available": False, "error": str(exc), "voices": []}
     return out
+
+
+def speaks(voice: dict[str, str], language: str) -> bool:
+    """Whether an engine voice (a row of ``engine_voices``) is for ``language`` or one of its
+    regional forms: "en" matches en, en-gb, en-us-nyc and the like (BCP 47 primary subtag)."""
+    tag = voice.get("language", "").lower().replace("_", "-")
+    return tag == language or tag.startswith(language + "-")
