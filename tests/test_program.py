@@ -1,0 +1,223 @@
+"""Programs: a series file that describes weeks of generated sessions, with progression.
+
+The rules are checked on the episodes as loaded (the routines that will be built): holds grow week by
+week within their band, poses come in a few at a time, a pose taught in full is later set up briefly,
+the first episode alone carries the full safety note; and a creator can replace, reorder and pin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audioguide.compile.compiler import HOLD_STRETCH
+from audioguide.errors import RoutineError
+from audioguide.load.poses import library
+from audioguide.series.manifest import data_files, fingerprints
+from audioguide.series.spec import Episode, Series, load_series
+
+HEAD = """\
+title: Back Care in Four Weeks
+description: Twelve sessions for a stiff lower back, building week by week.
+base_url: https://example.org/backcare/
+"""
+PROGRAM = HEAD + "program: {weeks: 4, per_week: 3, length: 15m, focus: lower back, where: floor, seed: 7}\n"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "series.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory: pytest.TempPathFactory) -> Series:
+    return load_series(write(tmp_path_factory.mktemp("program"), PROGRAM))
+
+
+def steps(episode: Episode) -> dict[str, object]:
+    return {s.pose: s for s in episode.routine.steps if s.pose}
+
+
+def test_a_program_is_twelve_numbered_weekly_episodes(program: Series) -> None:
+    assert [e.number for e in program.episodes] == list(range(1, 13))
+    assert program.episodes[0].title == "Week 1, Session 1: Lower Back"
+    assert program.episodes[11].title == "Week 4, Session 3: Lower Back"
+    assert program.episodes[4].filename == "05-week-2-session-2-lower-back.mp3"
+    assert all(e.routine.duration_ms == 900_000 for e in program.episodes)
+
+
+def test_holds_grow_week_by_week_within_their_band(program: Series) -> None:
+    poses = library()
+    scale_by_week: dict[int, set[float]] = {}
+    for e in program.episodes:
+        week = (e.number - 1) // 3 + 1
+        for s in e.routine.steps:
+            dose = poses[s.pose].hold if s.pose else None
+            if s.hold is None or dose is None or dose.ms is None or s.hold.ms is None:
+                continue
+            scale = s.hold.ms / dose.ms
+            assert 1.0 <= scale <= HOLD_STRETCH + 0.05
+            scale_by_week.setdefault(week, set()).add(round(scale, 1))
+    assert scale_by_week[1] == {1.0}
+    assert max(scale_by_week[4]) == HOLD_STRETCH
+    medians = [sorted(scale_by_week[w])[len(scale_by_week[w]) // 2] for w in (1, 2, 3, 4)]
+    assert medians == sorted(medians) and medians[0] < medians[-1]
+
+
+def test_poses_are_introduced_a_few_at_a_time(program: Series) -> None:
+    seen: set[str] = set()
+    for e in program.episodes:
+        new = set(steps(e)) - seen
+        assert len(new) <= (6 if e.number == 1 else 2), (e.number, new)
+        seen |= new
+
+
+def test_guidance_is_brief_once_a_pose_has_been_taught_in_full(program: Series) -> None:
+    seen: set[str] = set()
+    for e in program.episodes:
+        for s in e.routine.steps:
+            assert (s.guidance == "brief") == (s.pose in seen), (e.number, s.pose)
+        seen |= set(steps(e))
+    later = program.episodes[5]
+    assert any(s.guidance == "brief" for s in later.routine.steps)
+
+
+def test_only_the_first_episode_has_the_full_safety_note(program: Series) -> None:
+    assert [e.intro for e in program.episodes] == ["full"] + ["short"] * 11
+
+
+def test_brief_guidance_says_less_than_full_guidance_but_still_says_how(program: Series) -> None:
+    """The same pose, set up in full in episode 1 and briefly later: fewer words, one sentence."""
+    from audioguide.compile.compiler import compile_routine
+    from audioguide.model.script import Say
+
+    first, later = program.episodes[0], program.episodes[6]
+    shared = next(p for p in steps(later) if p in steps(first) and library()[p].kind == "hold")
+
+    def said(episode: Episode) -> list[str]:
+        script = compile_routine(episode.routine)
+        index = next(i for i, s in enumerate(episode.routine.steps) if s.pose == shared)
+        return [
+            i.text
+            for sec in script.sections
+            if sec.step_index == index
+            for i in sec.items
+            if isinstance(i, Say)
+        ]
+
+    pose = library()[shared]
+    full, brief = said(first), said(later)
+    assert any(line in full for line in (pose.text(s, "left") for s in pose.setup[1:]))
+    assert pose.text(pose.brief, "left") in brief or pose.text(pose.brief, None) in brief
+    assert len(" ".join(brief).split()) < len(" ".join(full).split())
+
+
+def test_a_creator_can_replace_reorder_and_pin(tmp_path: Path) -> None:
+    listed = PROGRAM + "episodes:\n  - generated: 2\n  - routine: lower-back-10min\n  - generated: 1\n"
+    series = load_series(write(tmp_path, listed))
+    assert [e.key for e in series.episodes] == ["program/2", "lower-back-10min", "program/1"]
+    assert series.episodes[0].intro == "full"
+    assert not any(s.guidance for s in series.episodes[0].routine.steps)  # first heard: taught in full
+    before = set(steps(series.episodes[0])) | set(steps(series.episodes[1]))
+    for s in series.episodes[2].routine.steps:
+        assert (s.guidance == "brief") == (s.pose in before)
+    # Pin: the routine file `series routines` writes builds the same routine as the generated entry.
+    out = tmp_path / "routines"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audioguide.cli",
+            "series",
+            "routines",
+            str(tmp_path / "series.yaml"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    pinned = out / "01-week-1-session-2-lower-back.yaml"
+    (tmp_path / "pinned.yaml").write_text(pinned.read_text(encoding="utf-8"), encoding="utf-8")
+    again = load_series(write(tmp_path, PROGRAM + "episodes:\n  - routine: pinned.yaml\n"))
+    assert again.episodes[0].routine.steps == series.episodes[0].routine.steps
+    assert again.episodes[0].title == series.episodes[0].title
+
+
+def test_changing_one_episode_rebuilds_only_that_one(tmp_path: Path, program: Series) -> None:
+    from audioguide.pipeline.build import BuildOptions
+
+    def prints(series: Series) -> list[str]:
+        data = data_files()
+        return [fingerprints(e, BuildOptions(), "cover", data)[0] for e in series.episodes]
+
+    listed = PROGRAM + "episodes:\n" + "".join(f"  - generated: {n}\n" for n in range(1, 13))
+    same = load_series(write(tmp_path, listed))
+    assert prints(same) == prints(program)  # listing them as they come changes nothing
+    retitled = load_series(
+        write(tmp_path, listed.replace("generated: 12\n", "generated: 12\n    title: Finale\n"))
+    )
+    changed = [a != b for a, b in zip(prints(retitled), prints(program), strict=True)]
+    assert changed == [False] * 11 + [True]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        (PROGRAM + "episodes:\n  - generated: 13\n", "episodes[0].generated", "1 to 12"),
+        (HEAD + "episodes:\n  - generated: 1\n", "episodes[0].generated", "needs a 'program:'"),
+        (PROGRAM.replace("focus: lower back", "focus: knees"), "program.focus", "knees"),
+        (PROGRAM.replace("weeks: 4", "weeks: 0"), "program.weeks", "from 1"),
+        (PROGRAM.replace("length: 15m", "length: 2s"), "program.length", "out of range"),
+        (HEAD + "program: {weeks: 2, length: 10m}\n", "program.per_week", "missing"),
+        (PROGRAM + "episodes:\n  - generated: 1\n    routine: lower-back-10min\n", "episodes[0]", "not both"),
+    ],
+)
+def test_program_mistakes_name_the_file_line_and_key(tmp_path: Path, text: str, key: str, words: str) -> None:
+    with pytest.raises(RoutineError) as info:
+        load_series(write(tmp_path, text))
+    assert info.value.key == key
+    assert words in str(info.value)
+    assert info.value.line is not None
+
+
+@pytest.mark.slow
+def test_a_small_program_builds_and_every_episode_passes_the_check(tmp_path: Path) -> None:
+    """Two weeks of one ten-minute chair session, built as a series with the real voice."""
+    from audioguide.pipeline.build import BuildOptions, make_plan
+    from audioguide.pipeline.check import check
+
+    text = HEAD + "program: {weeks: 2, per_week: 1, length: 10m, focus: neck and shoulders, where: chair}\n"
+    series = load_series(write(tmp_path, text))
+    for e in series.episodes:
+        plan = make_plan(
+            e.routine, BuildOptions(compile=dataclasses.replace(BuildOptions().compile, intro=e.intro))
+        )
+        assert plan.timeline.length_ms == 600_000
+        assert [str(f) for f in check(plan.script, plan.timeline)] == []
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audioguide.cli",
+            "series",
+            "build",
+            str(tmp_path / "series.yaml"),
+            "-o",
+            str(tmp_path / "site"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "site").glob("*.mp3")) == [
+        "01-week-1-session-1-neck-and-shoulders.mp3",
+        "02-week-2-session-1-neck-and-shoulders.mp3",
+    ]
