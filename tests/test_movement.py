@@ -249,10 +249,10 @@ def test_plan_check_through_the_cli(capsys: pytest.CaptureFixture[str], tmp_path
 @pytest.mark.parametrize("doc", ["README.md", "docs/routines.md"])
 def test_the_documented_routine_example_builds_as_written(doc: str, tmp_path: Path) -> None:
     text = (ROOT / doc).read_text(encoding="utf-8")
-    example = re.search(r"```yaml\n(title:.*?)```", text, re.S)
-    assert example is not None
+    examples = [b for b in re.findall(r"```yaml\n(title:.*?)```", text, re.S) if "\nsteps:" in b]
+    assert examples  # the first routine example (a series example comes first in the README)
     path = tmp_path / "example.yaml"
-    path.write_text(example[1], encoding="utf-8")
+    path.write_text(examples[0], encoding="utf-8")
     plan = make_plan(load_routine(path))
     assert plan.timeline.length_samples == 10 * 60 * SAMPLE_RATE
     assert check(plan.script, plan.timeline) == []

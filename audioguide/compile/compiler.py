@@ -365,6 +365,14 @@ class _Compiler:
             if pose.easier:
                 out.append(self.say(self.vocab.pick("easier", easier=pose.text(pose.easier, side)), 500))
         else:
+            shape = pose.text(pose.setup[0], side)
+            arrived = moved and len(shape.split()) <= ARRIVAL_ONLY_WORDS  # the move said it all
+            if brief and first and self.full and shape != self.position_line and not arrived:
+                # Taught before, but the body may not be in the starting shape: say it, then the brief.
+                out = [o for o in out if not (isinstance(o, Say) and o.text == arrival(pose.position))]
+                out.append(self.say(shape, 500))
+            if brief and first and self.full:
+                self.position_line = shape
             out.append(self.say(pose.text(pose.brief, side), 500))
         return out
 
@@ -383,16 +391,19 @@ class _Compiler:
         items: list[Say | Sound | Span] = []
         for round_ in range(step.rounds):
             if round_:
-                if not self.minimal:
-                    items.append(self.say(self.vocab.pick("release_generic"), 500))
-                items.append(self.flex_rest(REPEAT_REST_MS, "between rounds", f"{link}/round{round_}", side))
+                # A stretch is eased out of and held again; movement rests and goes again as a set
+                # ("round" would clash with cues such as cat-cow's "Round.").
+                word = "Set" if moving else "Round"
                 if not self.minimal:
                     items.append(
-                        self.say(
-                            f"Round {self.vocab.number(round_ + 1)} of {self.vocab.number(step.rounds)}.", 500
-                        )
+                        self.say("Rest a moment." if moving else self.vocab.pick("release_generic"), 500)
                     )
+                items.append(self.flex_rest(REPEAT_REST_MS, "between rounds", f"{link}/round{round_}", side))
+                if not self.minimal:
+                    number, total = self.vocab.number(round_ + 1), self.vocab.number(step.rounds)
+                    items.append(self.say(f"{word} {number} of {total}.", 500))
                     items.append(self.say(pose.text(pose.brief, side), self.gap(800)))
+                items.append(Span("rest", SETTLE_MS, SETTLE_MS, SETTLE_MS * 2, "settle", side=side))
                 link = f"step{index}/round{round_}"
             if moving:
                 reps = step.reps or pose.reps or 10
@@ -423,6 +434,7 @@ class _Compiler:
                         items.append(self.flex_rest(REPEAT_REST_MS, "ease off", f"{link}/rest{r}", side))
                         if not self.minimal:
                             items.append(self.say(pose.text(pose.brief, side), self.gap(800)))
+                        items.append(Span("rest", SETTLE_MS, SETTLE_MS, SETTLE_MS * 2, "settle", side=side))
         if not self.minimal:
             release = pose.text(pose.release, side) if pose.release else self.vocab.pick("release_generic")
             items.append(self.say(release, 1500))

@@ -277,6 +277,7 @@ class _Generator:
 
     def run(self) -> Generated:
         warms = [p for p in self.pool if p.kind == "reps" and p.level == "gentle"]
+        warms = [p for p in warms if self.matches(p)] or warms  # warm up what the session works on
         calms = [p for p in self.pool if p.calm]
         best: tuple[tuple[int, bool, int], list[Choice], Lengths, list[str]] | None = None
         # A few openings and endings drawn by the seed; then, for sessions too short for both, one or
@@ -398,8 +399,8 @@ class _Generator:
     ) -> list[Choice] | None:
         """``mains`` with one more pose or round, in this order of preference: a new pose for the focus
         where the listener already is (or a short move away), a second round of a focus pose, a focus
-        pose further away, a third round, another pose nearby, another round of anything, another pose
-        further away; past a program's limit of new poses, only then more new poses.
+        pose further away, (past a program's limit of new poses) one more focus pose nearby, a third
+        round, another pose nearby, another round of anything, another pose further away.
         New poses are balanced (``balanced``) and never exceed the changes of position allowed."""
         used = {c.pose.id for c in mains} | {p.id for p in ends}
         cap = max_changes(self.request.length_ms)
@@ -408,7 +409,11 @@ class _Generator:
             position: changes(self.arrange(warm, [*mains, Choice(p, "main")], close))
             for position, p in {p.position: p for p in self.pool}.items()
         }
-        fits = [p for p in self.pool if p.id not in used and moves[p.position] <= cap]
+        fits = [
+            p
+            for p in self.pool
+            if p.id not in used and moves[p.position] <= cap and not (p.calm and p.spine == "neutral")
+        ]  # a resting pose (constructive rest, crocodile) is an ending, not main work
         unlimited = fits
         fits = self.novel(fits, [*ends, *(c.pose for c in mains)])
         here = {c.pose.position for c in mains} | {p.position for p in ends}
@@ -441,13 +446,12 @@ class _Generator:
             lambda: new([p for p in focused if near(p)]),
             lambda: again([c for c in repeatable if self.matches(c.pose) and c.rounds < 2]),
             lambda: new(focused),
+            # Past a program's limit of new poses: another focus pose nearby rather than a third round.
+            lambda: new([p for p in unlimited if self.matches(p) and near(p)]),
             lambda: again([c for c in repeatable if self.matches(c.pose)]),
             lambda: new([p for p in others if near(p)]),
             lambda: again(repeatable),
             lambda: new(others),
-            # Only when nothing taught so far can fill the length: more new poses than a program's
-            # session should bring, rather than long silences.
-            lambda: new([p for p in unlimited if self.matches(p)]),
             lambda: new(unlimited),
         ):
             result = grown()
@@ -505,6 +509,7 @@ class _Generator:
                 tempo_ms=c.pose.tempo_ms,
                 sides="both" if c.pose.one_sided else None,
                 rounds=c.rounds,
+                guidance="brief" if c.pose.id in self.request.known else None,
             )
             for c in choices
         )
@@ -533,13 +538,13 @@ def _nearness(start: str | None, pose: Pose) -> float:
 
 
 def title(request: Request) -> str:
-    """A title the welcome can speak: "Fifteen-Minute Lower Back Session"."""
+    """A title the welcome can speak ("Hello, and welcome to ..."): "Fifteen Minutes for the Lower Back"."""
     minutes = round(request.length_ms / 60_000)
     numbers = phrases()["numbers"]
     count = numbers[minutes - 1].title() if 1 <= minutes <= len(numbers) else str(minutes)
-    length = f"{count}-Minute " if minutes >= 1 else ""
-    focus = " and ".join(f.title() for f in request.focus).replace("And", "and")
-    return f"{length}{focus} Session"
+    length = f"{count} Minute{'s' if minutes != 1 else ''}" if minutes >= 1 else "A Few Moments"
+    focus = " and ".join(f.title() for f in request.focus).replace(" And ", " and ")
+    return f"{length} for the {focus}"
 
 
 def _human(ms: int) -> str:

@@ -24,7 +24,7 @@ from audioguide.compile.compiler import HOLD_STRETCH
 from audioguide.compile.compiler import Options as CompileOptions
 from audioguide.pipeline.generate import DEFAULT_PROPS, WHERE, Generated, Request, generate, routine_yaml
 
-FIRST_SESSION_POSES = 6
+FIRST_SESSION_POSES = 8
 NEW_PER_SESSION = 2
 """Poses the first session teaches, and those each later one may add, by default: a few at a time.
 A session short of poses repeats what it has (rounds) before it adds more."""
@@ -61,10 +61,14 @@ class Program:
             return 1.0
         return 1.0 + (HOLD_STRETCH - 1.0) * (week - 1) / (self.weeks - 1)
 
-    def title(self, number: int) -> str:
+    def title(self, number: int, series: str) -> str:
+        """What the welcome speaks: "Hello, and welcome to Week 2, Session 1 of Back Care Basics."."""
         week, session = self.week(number)
-        focus = " and ".join(f.title() for f in self.focus).replace(" And ", " and ")
-        return f"Week {week}, Session {session}: {focus}"
+        return f"Week {week}, Session {session} of {series}"
+
+    def stem(self, number: int) -> str:
+        week, session = self.week(number)
+        return f"week-{week}-session-{session}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class Session:
         return frozenset(c.pose.id for c in self.generated.choices)
 
 
-def sessions(program: Program) -> list[Session]:
+def sessions(program: Program, series: str) -> list[Session]:
     """Every session of ``program`` in order, each generated knowing the poses taught before it."""
     known: frozenset[str] = frozenset()
     out = []
@@ -98,7 +102,7 @@ def sessions(program: Program) -> list[Session]:
             known=known,
             new_limit=FIRST_SESSION_POSES if number == 1 else program.new_per_session,
         )
-        session = Session(number, program.title(number), generate(request))
+        session = Session(number, program.title(number, series), generate(request))
         known |= session.poses
         out.append(session)
     return out

@@ -135,7 +135,7 @@ def load_series(path: str | Path) -> Series:
     program = made = None
     if "program" in fields:
         program = _program(doc, fields["program"])
-        made = _Program(program, sessions(program), path.name)
+        made = _Program(program, sessions(program, title), path.name)
     if "episodes" in fields:
         nodes = doc.sequence(fields["episodes"], "episodes", "episodes")
         if not nodes:
@@ -382,7 +382,7 @@ def _generated(
     session = made.sessions[value - 1]
     text = session_yaml(session, made.program, made.source, __version__, sorted(made.taught))
     routine = parse_routine(text, f"{made.source}: program session {value}", rid=f"session-{value}")
-    return f"program/{value}", text, routine, f"program/{value}", _slug(session.title)
+    return f"program/{value}", text, routine, f"program/{value}", made.program.stem(value)
 
 
 def _program(doc: Doc, node: yaml.Node) -> Program:
