@@ -18,7 +18,7 @@ from audioguide.export.encode import MP3_BITRATES_KBPS, encode_file
 from audioguide.export.formats import DEFAULT_FORMAT, format_for, get_format
 from audioguide.export.sidecars import sidecar_paths, write_chapters_json, write_vtt
 from audioguide.export.tags import ChapterMark, TagInfo, write_tags
-from audioguide.fsutil import atomic_write, staged_path, writable_target
+from audioguide.fsutil import atomic_write, check_writable_folder, staged_path, writable_target
 from audioguide.load.routine import load_routine
 from audioguide.load.voices import load_profile
 from audioguide.model.clip import Clip
@@ -185,6 +185,7 @@ def _output(routine: Routine, options: BuildOptions) -> tuple[str, Path]:
                     f"name it with an audio extension such as .{fmt}"
                 )
             writable_target(path)
+    check_writable_folder(output.parent)  # a read-only folder fails now, not after the render
     return fmt, output
 
 

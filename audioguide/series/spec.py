@@ -29,6 +29,8 @@ INTRO_WORDS = {True: "full", False: "short", "full": "full", "short": "short", "
 """``intro:`` on an episode: on/off (YAML booleans) or the compile option's own words."""
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")  # BCP 47, as RSS <language> takes it
+EPISODE_FILENAME = re.compile(r"[0-9]{2,}-[a-z0-9]+(?:-[a-z0-9]+)*\.mp3")
+"""Every episode file name a series build makes: its number, then its routine's slug (``_slug``)."""
 COVER_SIDE_PX = (1400, 3000)
 """Apple Podcasts takes square cover art from 1400 to 3000 pixels a side."""
 
