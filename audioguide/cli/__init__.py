@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -310,11 +312,19 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map failures to exit codes (the only place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    terminated: list[int] = []
+
+    def terminate(signum: int, frame: Any) -> None:  # SIGTERM (timeout, CI, service managers) is Ctrl-C
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
         cli.main(args=args, prog_name="audioguide", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("audioguide: interrupted; no partial files were left", err=True)
-        return 130
+        return 128 + (terminated[0] if terminated else signal.SIGINT)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -331,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 70
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 
