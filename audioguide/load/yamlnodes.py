@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import yaml
 
 from audioguide.errors import RoutineError
+from audioguide.fsutil import read_capped
 
 MAX_FILE_BYTES = 1_000_000
 """A routine is a page of text; anything larger is not one (and is refused before parsing)."""
@@ -100,12 +102,12 @@ def read_text(path: Path) -> str:
     if path.is_dir():
         raise RoutineError("is a directory, expected a .yaml file", file=name)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise RoutineError(f"file is {size:,} bytes; a routine is at most {MAX_FILE_BYTES:,}", file=name)
-        data = path.read_bytes()
+        data = read_capped(path, MAX_FILE_BYTES)  # a device or pipe is refused; the cap counts bytes read
     except OSError as exc:
-        raise RoutineError(f"cannot read: {exc.strerror or exc}", file=name) from exc
+        if exc.errno == errno.EFBIG:
+            too_big = f"file is over {MAX_FILE_BYTES:,} bytes: too large for a routine"
+            raise RoutineError(too_big, file=name) from None
+        raise RoutineError(f"cannot read: {exc.strerror or exc}", file=name) from None
     if b"\0" in data:
         raise RoutineError("is not a text file (it contains NUL bytes); expected YAML", file=name)
     try:

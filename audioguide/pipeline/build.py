@@ -18,7 +18,13 @@ from audioguide.export.encode import MP3_BITRATES_KBPS, encode_file
 from audioguide.export.formats import DEFAULT_FORMAT, format_for, get_format
 from audioguide.export.sidecars import sidecar_paths, write_chapters_json, write_vtt
 from audioguide.export.tags import ChapterMark, TagInfo, write_tags
-from audioguide.fsutil import atomic_write, check_writable_folder, staged_path, writable_target
+from audioguide.fsutil import (
+    atomic_write,
+    check_writable_folder,
+    read_capped,
+    staged_path,
+    writable_target,
+)
 from audioguide.load.routine import load_routine
 from audioguide.load.voices import load_profile
 from audioguide.model.clip import Clip
@@ -261,13 +267,17 @@ def tag_info(routine: Routine, options: BuildOptions) -> TagInfo:
     )
 
 
+MAX_COVER_BYTES = 20_000_000
+"""A generated cover is about 200 KB; a cache entry far larger is not one of ours."""
+
+
 def cached_cover(title: str, subtitle: str | None, cache_dir: Path | None = None) -> bytes:
     """The generated cover for a title, made once and kept in the cache (it takes about a second)."""
 
     key = hashlib.sha256(repr(("cover", 1, title, subtitle)).encode()).hexdigest()
     path = (cache_dir or default_cache_dir()) / "covers" / f"{key}.png"
     with contextlib.suppress(OSError):
-        data = path.read_bytes()
+        data = read_capped(path, MAX_COVER_BYTES)
         if data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82"):
             return data
     data = make_cover(title, subtitle)

@@ -23,6 +23,7 @@ from audioguide.fsutil import atomic_write, read_capped
 from audioguide.load.voices import load_profile
 from audioguide.series.feed import episode_guid, podcast_guid
 from audioguide.series.spec import EPISODE_FILENAME, Episode, Series
+from audioguide.speak.packs import RECORDING_SUFFIXES, STEM_PREFIX
 
 MANIFEST = ".audioguide-series.json"
 MANIFEST_FORMAT = 1
@@ -56,12 +57,22 @@ def _voice_inputs(episode: Episode) -> dict[str, Any]:
         "profile": profile.source.read_text(encoding="utf-8") if profile.source else None
     }
     if profile.recordings and profile.recordings.is_dir():  # a voice pack: names, sizes and times
-        found["recordings"] = sorted(
-            (str(p.relative_to(profile.recordings)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in profile.recordings.rglob("*")
-            if p.is_file()
-        )
+        found["recordings"] = _recordings(profile.recordings)
     return found
+
+
+def _recordings(folder: Path) -> list[tuple[str, int, int]]:
+    """(name, size, mtime) of each recording a build could use: only the pack's own top level, by
+    its own names (``recordings: /proc`` or a huge tree is neither walked nor a crash)."""
+    found = []
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(STEM_PREFIX) and entry.name.endswith(RECORDING_SUFFIXES):
+                with contextlib.suppress(OSError):
+                    if entry.is_file():
+                        stat = entry.stat()
+                        found.append((entry.name, stat.st_size, stat.st_mtime_ns))
+    return sorted(found)
 
 
 def _ambience_inputs(episode: Episode) -> Any:

@@ -17,6 +17,7 @@ import yaml
 from audioguide.compile.compiler import VERBOSITY
 from audioguide.errors import ExportError, RoutineError
 from audioguide.export.tags import png_size
+from audioguide.fsutil import read_capped
 from audioguide.load.durations import DurationSyntaxError, parse_span
 from audioguide.load.routine import builtin_routines, load_routine
 from audioguide.load.voices import find_profile
@@ -31,6 +32,8 @@ INTRO_WORDS = {True: "full", False: "short", "full": "full", "short": "short", "
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")  # BCP 47, as RSS <language> takes it
 EPISODE_FILENAME = re.compile(r"[0-9]{2,}-[a-z0-9]+(?:-[a-z0-9]+)*\.mp3")
 """Every episode file name a series build makes: its number, then its routine's slug (``_slug``)."""
+MAX_IMAGE_BYTES = 20_000_000
+"""Cover art is a few hundred kilobytes to a few megabytes (Apple asks for under 512 KB)."""
 COVER_SIDE_PX = (1400, 3000)
 """Apple Podcasts takes square cover art from 1400 to 3000 pixels a side."""
 
@@ -173,7 +176,7 @@ def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
     path = Path(value).expanduser()
     path = path if path.is_absolute() else base_dir / path
     try:
-        data = path.read_bytes()
+        data = read_capped(path, MAX_IMAGE_BYTES)
     except OSError as exc:
         raise doc.error(
             node, "image", f"cannot read '{value}' ({exc.strerror or exc}; looked at {path})"

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from audioguide.errors import ExportError, SpeechError
-from audioguide.fsutil import atomic_write
+from audioguide.fsutil import atomic_write, read_capped
 
 MAGIC = b"AGPCM\x00\x01\x00"
 HEADER = struct.Struct("<8sII32s")  # magic, sample rate, sample count, sha256 of the payload
+MAX_ENTRY_BYTES = HEADER.size + 2 * 44_100 * 15 * 60
+"""An entry holds one phrase: no phrase is spoken for 15 minutes (int16 at 44.1 kHz)."""
 FORMAT_VERSION = 2  # bump when clip post-processing changes: old entries then simply miss
 
 
@@ -51,9 +53,11 @@ class SpeechCache:
         """The cached clip as read-only float32, or None when absent, corrupt or of another rate."""
         path = self.path(key)
         try:
-            data = path.read_bytes()
-        except OSError:
+            data = read_capped(path, MAX_ENTRY_BYTES)  # a FIFO, device or giant planted here: a miss
+        except FileNotFoundError:
             return None
+        except OSError:
+            return self._discard(path)
         if len(data) < HEADER.size:
             return self._discard(path)
         magic, file_rate, count, digest = HEADER.unpack_from(data)
