@@ -118,3 +118,127 @@ def test_a_voice_profile_with_recordings_in_proc_is_not_walked(
     routine.write_text(routine.read_text() + "voice: voice.yaml\n")
     code, err = run(["series", "plan", str(series), "-o", str(tmp_path / "site"), "--engine", "tone"], capsys)
     assert code == 0, err
+
+
+# -- validated at load: text, addresses, languages, images, options -----------------------------------
+
+ROUTINE = "title: {title}\nsteps:\n  - say: {say}\n"
+
+
+@pytest.mark.parametrize(
+    ("title", "say", "expected"),
+    [
+        ('"T\\ud800"', "Hi.", ":1: title: contains half of a surrogate pair (U+D800)"),
+        ("T", '"Hi \\udfff there."', ":3: steps[0].say: contains half of a surrogate pair (U+DFFF)"),
+        ('"T\\0x"', "Hi.", ":1: title: contains a control character (U+0000)"),
+        ('"T\\e[2J"', "Hi.", ":1: title: contains a control character (U+001B)"),
+        ("T", '"Hi\\x85 there."', ":3: steps[0].say: contains a control character (U+0085)"),
+        ("T\x01", "Hi.", ":1: the character U+0001 is not allowed in YAML"),
+        ("T", "[" * 1000, ": lists or mappings are nested too deeply"),
+    ],
+)
+def test_bad_text_in_a_routine_is_a_clean_error_naming_the_line_and_key(
+    title: str, say: str, expected: str, write_routine, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    path = write_routine(ROUTINE.format(title=title, say=say))
+    code, err = run(["plan", str(path), "--engine", "tone"], capsys)
+    assert code == 2
+    assert f"{path}{expected}" in err
+    assert err.count("\n") == 1  # one line
+
+
+def test_line_breaks_and_tabs_in_say_are_fine(write_routine) -> None:  # type: ignore[no-untyped-def]
+    path = write_routine('title: T\nsteps:\n  - say: "Breathe in.\\n\\tAnd out."\n')
+    assert main(["plan", str(path), "--engine", "tone"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("base_url", "http://[::1/", "base_url: 'http://[::1/' is not a web address"),
+        ("base_url", "https://example.org/show/#", "takes no ?query or #fragment"),
+        ("base_url", "https://example.org/show/?", "takes no ?query or #fragment"),
+        ("base_url", '"https://example.org/a\\tb/"', "expected the web address"),
+        ("base_url", '"https://example.org/\\x1b/"', "base_url: contains a control character"),
+        ("base_url", "https://example.org:99999/", "is not a web address"),
+        ("base_url", "ftp://example.org/", "expected the web address"),
+        ("language", '"en\\n"', "language: expected a language code"),
+        ("description", '"Good \\ud83d"', "description: contains half of a surrogate pair"),
+        ("title", '"A\\0B"', "title: contains a control character"),
+    ],
+)
+def test_bad_series_fields_are_clean_errors(
+    field: str, value: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(SERIES_DATA / "ep-quick.yaml", tmp_path / "ep-quick.yaml")
+    fields = {"title": "S", "description": "d", "base_url": "https://example.org/s/", field: value}
+    text = "".join(f"{k}: {v}\n" for k, v in fields.items()) + "episodes:\n  - routine: ep-quick.yaml\n"
+    (tmp_path / "series.yaml").write_text(text, encoding="utf-8")
+    code, err = run(["series", "plan", str(tmp_path / "series.yaml"), "--engine", "tone"], capsys)
+    assert code == 2, err
+    assert expected in err
+    assert err.count("\n") == 1
+
+
+def png_header(side: int) -> bytes:
+    import struct
+    import zlib
+
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+
+
+def test_a_png_signature_with_an_html_body_is_not_a_cover(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "cover.png").write_bytes(png_header(1400) + b"<html><body>Not found</body></html>\n")
+    series = series_with(tmp_path, "image: cover.png\n")
+    code, err = run(["series", "plan", str(series), "-o", str(tmp_path / "site"), "--engine", "tone"], capsys)
+    assert code == 2
+    assert "image: 'cover.png' is not a PNG image: its content does not decode as PNG" in err
+
+
+def test_a_transparent_cover_is_flattened(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from audioguide.series.spec import load_series
+
+    out = io.BytesIO()
+    Image.new("RGBA", (1400, 1400), (10, 20, 30, 0)).save(out, format="PNG")
+    (tmp_path / "cover.png").write_bytes(out.getvalue())
+    series = load_series(series_with(tmp_path, "image: cover.png\n"))
+    assert series.image_png is not None
+    with Image.open(io.BytesIO(series.image_png)) as image:
+        assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_loudness_is_refused(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(
+        ["build", str(SERIES_DATA / "ep-quick.yaml"), "--loudness", value, "-o", "/tmp/x.mp3"], capsys
+    )
+    assert code == 2 and "--loudness" in err
+
+
+def test_the_library_refuses_a_non_finite_loudness(tmp_path: Path) -> None:
+    from audioguide.errors import OptionError
+    from audioguide.pipeline.build import build
+    from audioguide.render.mixer import RenderOptions
+
+    options = BuildOptions(output=tmp_path / "x.mp3", render=RenderOptions(loudness_lufs=float("nan")))
+    with pytest.raises(OptionError, match="loudness"):
+        build(SERIES_DATA / "ep-quick.yaml", options)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e9", "-1"])
+def test_a_speech_timeout_that_is_not_a_time_is_refused(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUDIOGUIDE_SPEECH_TIMEOUT", value)
+    code, err = run(
+        ["plan", str(SERIES_DATA / "ep-quick.yaml"), "--engine", "espeak", "--pace", "brisk"], capsys
+    )
+    assert code == 4, err
+    assert "AUDIOGUIDE_SPEECH_TIMEOUT" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import threading
@@ -19,7 +20,7 @@ from audioguide.export.formats import FORMAT_NAMES
 from audioguide.load.durations import DurationSyntaxError, parse_target
 from audioguide.load.poses import library
 from audioguide.load.routine import builtin_routines, load_routine
-from audioguide.pipeline.build import BuildOptions, make_plan
+from audioguide.pipeline.build import LOUDNESS_RANGE_LUFS, BuildOptions, make_plan
 from audioguide.pipeline.build import build as run_build
 from audioguide.pipeline.check import check
 from audioguide.pipeline.report import cue_sheet, plan_data
@@ -34,6 +35,12 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         return parse_target(value)  # its range is checked with the other options, in compile.Options
     except DurationSyntaxError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):  # FloatRange lets nan through
+        raise click.BadParameter(f"expected a number, got {value}")
+    return value
 
 
 class _Progress:
@@ -201,7 +208,8 @@ def _notices(notices: tuple[str, ...]) -> None:
 )
 @click.option(
     "--loudness",
-    type=click.FloatRange(-31, -16),
+    type=click.FloatRange(*LOUDNESS_RANGE_LUFS),
+    callback=_finite,
     default=-16.0,
     show_default=True,
     metavar="LUFS",

@@ -150,3 +150,28 @@ def png_bytes(pixels: np.ndarray) -> bytes:
         + chunk(b"IDAT", zlib.compress(raw, 9))
         + chunk(b"IEND", b"")
     )
+
+
+def checked_cover(png: bytes) -> bytes:
+    """A user's cover art, decoded in full: the same bytes when it is an opaque PNG, else flattened
+    onto white (podcast apps show transparency as black) and saved again. ExportError when the
+    bytes are not a whole PNG image (a PNG signature before an HTML page, a truncated file)."""
+    try:
+        with PILImage.open(io.BytesIO(png), formats=["PNG"]) as image:
+            image.verify()  # chunk CRCs and structure
+        with PILImage.open(io.BytesIO(png), formats=["PNG"]) as image:
+            if not MIN_SIZE // 2 <= max(image.size) <= MAX_SIZE:  # never decode a giant
+                return png  # the caller reports the size; nothing to decode here
+            image.load()  # every pixel: a truncated or corrupt stream fails here
+            if image.mode in ("RGB", "L"):
+                return png
+            background = PILImage.new("RGB", image.size, "white")
+            rgba = image.convert("RGBA")
+            background.paste(rgba, mask=rgba.getchannel("A"))
+    except PILImage.UnidentifiedImageError:
+        raise ExportError("its content does not decode as PNG") from None
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+        raise ExportError(f"its content does not decode as PNG ({exc})") from None
+    out = io.BytesIO()
+    background.save(out, format="PNG")
+    return out.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +50,21 @@ class Doc:
                 node, key, f"YAML tags such as {node.tag!r} are not supported; write a plain value"
             )
         try:
-            return _CONSTRUCTOR.construct_object(node)
+            value = _CONSTRUCTOR.construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise self.error(
                 node, key, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}"
             ) from exc
+        if isinstance(value, str) and (bad := _NOT_TEXT.search(value)):
+            char = bad.group()
+            what = "half of a surrogate pair" if "\ud800" <= char <= "\udfff" else "a control character"
+            raise self.error(
+                node,
+                key,
+                f"contains {what} (U+{ord(char):04X}), which no text here may hold",
+                "remove it; line breaks and tabs are fine",
+            )
+        return value
 
     def mapping(self, node: yaml.Node, key: str, allowed: tuple[str, ...], what: str) -> dict[str, yaml.Node]:
         """Check that ``node`` is a mapping with only ``allowed`` keys; return key -> value node."""
@@ -91,6 +102,9 @@ class _Constructor(yaml.SafeLoader):
 
 
 _CONSTRUCTOR = _Constructor()
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+"""What no text field may hold: C0 and C1 controls but tab and line breaks, lone surrogates (which
+UTF-8 cannot encode) and the two non-characters XML refuses."""
 _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 
 
@@ -139,8 +153,14 @@ def parse(text: str, file: str) -> Doc:
             problem = "a tab character cannot be used for indentation"
             hint = "indent with spaces"
         raise RoutineError(f"malformed YAML: {problem}", file=file, line=line, hint=hint) from exc
+    except yaml.reader.ReaderError as exc:  # a raw control character: YAML refuses it before parsing
+        line = text[: exc.position].count("\n") + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise RoutineError(f"the character {char} is not allowed in YAML", file=file, line=line) from None
     except yaml.YAMLError as exc:
-        raise RoutineError(f"malformed YAML: {exc}", file=file) from exc
+        raise RoutineError(f"malformed YAML: {' '.join(str(exc).split())}", file=file) from exc
+    except RecursionError:  # the composer recurses once per level: [[[[... a thousand deep
+        raise RoutineError("lists or mappings are nested too deeply to be a routine", file=file) from None
     if root is None:
         raise RoutineError("the file is empty", file=file)
     _check_tree(root, file)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from audioguide.compile.compiler import PACES, compile_routine
 from audioguide.compile.compiler import Options as CompileOptions
-from audioguide.errors import EngineUnavailable, ExportError
+from audioguide.errors import EngineUnavailable, ExportError, OptionError
 from audioguide.export.cover import make_cover
 from audioguide.export.encode import MP3_BITRATES_KBPS, encode_file
 from audioguide.export.formats import DEFAULT_FORMAT, format_for, get_format
@@ -165,9 +165,22 @@ MIN_MP3_KBPS = 48
 """Below this, MP3 artefacts push decoded peaks over the true-peak ceiling (measured at 32 kbps)."""
 
 
+LOUDNESS_RANGE_LUFS = (-31.0, -16.0)
+"""Integrated loudness targets a build accepts: -16 podcasts to -31 (quiet); louder needs limiting
+that MP3 cannot keep under the -1 dBTP ceiling."""
+
+
+def check_render_options(render: RenderOptions) -> None:
+    """OptionError for a render option that cannot work (nan, inf or out of range)."""
+    low, high = LOUDNESS_RANGE_LUFS
+    if not low <= render.loudness_lufs <= high:  # also refuses nan
+        raise OptionError("loudness", f"expected {low:g} to {high:g} LUFS, got {render.loudness_lufs}")
+
+
 def _output(routine: Routine, options: BuildOptions) -> tuple[str, Path]:
     """The format and output path of a build, validated: ExportError for anything that cannot work."""
 
+    check_render_options(options.render)
     fmt = format_for(options.output or Path(), options.fmt).name
     if options.bitrate_kbps is not None:
         if fmt != "mp3":

@@ -16,6 +16,7 @@ import yaml
 
 from audioguide.compile.compiler import VERBOSITY
 from audioguide.errors import ExportError, RoutineError
+from audioguide.export.cover import checked_cover
 from audioguide.export.tags import png_size
 from audioguide.fsutil import read_capped
 from audioguide.load.durations import DurationSyntaxError, parse_span
@@ -34,6 +35,8 @@ EPISODE_FILENAME = re.compile(r"[0-9]{2,}-[a-z0-9]+(?:-[a-z0-9]+)*\.mp3")
 """Every episode file name a series build makes: its number, then its routine's slug (``_slug``)."""
 MAX_IMAGE_BYTES = 20_000_000
 """Cover art is a few hundred kilobytes to a few megabytes (Apple asks for under 512 KB)."""
+_NOT_IN_URL = re.compile(r'[\s"<>\\^`{|}\x00-\x1f\x7f-\x9f]')
+"""Characters RFC 3986 never allows in a URL, white space and controls among them."""
 COVER_SIDE_PX = (1400, 3000)
 """Apple Podcasts takes square cover art from 1400 to 3000 pixels a side."""
 
@@ -148,22 +151,32 @@ def _text(doc: Doc, fields: dict[str, yaml.Node], key: str, path: str | None = N
 
 def _language(doc: Doc, node: yaml.Node) -> str:
     value = doc.value(node, "language")
-    if not isinstance(value, str) or not _LANGUAGE.match(value):
+    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value):  # match() admits "en\n"
         raise doc.error(node, "language", f"expected a language code such as en or en-GB, got {value!r}")
     return value
 
 
 def _base_url(doc: Doc, node: yaml.Node) -> str:
     value = doc.value(node, "base_url")
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in str(value):
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        if parts is not None:
+            parts.port  # noqa: B018 (parsing the port is what checks it)
+    except ValueError as exc:  # "http://[::1/": an unclosed IPv6 address, a port that is not a number
+        raise doc.error(node, "base_url", f"{value!r} is not a web address: {exc}") from None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or _NOT_IN_URL.search(str(value))
+    ):
         raise doc.error(
             node,
             "base_url",
             f"expected the web address the folder will be served from, got {value!r}",
             "for example https://example.org/backcare/",
         )
-    if parts.query or parts.fragment:
+    if parts.query or parts.fragment or "?" in value or "#" in value:  # "…/#" has an empty fragment
         raise doc.error(node, "base_url", "the address of a folder takes no ?query or #fragment")
     return str(value) if str(value).endswith("/") else f"{value}/"
 
@@ -183,8 +196,11 @@ def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
         ) from None
     try:
         width, height, _ = png_size(data)
-    except ExportError:
-        raise doc.error(node, "image", f"'{value}' is not a PNG image", "save the cover as PNG") from None
+        data = checked_cover(data)
+    except ExportError as exc:
+        raise doc.error(
+            node, "image", f"'{value}' is not a PNG image: {exc}", "save the cover as PNG"
+        ) from None
     low, high = COVER_SIDE_PX
     if width != height or not low <= width <= high:
         raise doc.error(
