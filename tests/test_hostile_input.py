@@ -242,3 +242,50 @@ def test_a_speech_timeout_that_is_not_a_time_is_refused(
     )
     assert code == 4, err
     assert "AUDIOGUIDE_SPEECH_TIMEOUT" in err
+
+
+# -- bounded sessions: phrases, steps, natural length ---------------------------------------------------
+
+
+def test_a_sentence_too_long_to_speak_in_one_go_is_refused(
+    write_routine, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    path = write_routine("title: T\nsteps:\n  - say: " + "and breathe " * 4000 + "\n")
+    code, err = run(["plan", str(path), "--engine", "tone"], capsys)
+    assert code == 2
+    assert ":3: steps[0].say: the sentence 'and breathe and breathe" in err
+    assert "one spoken phrase is at most 400" in err
+
+
+def test_too_many_steps_are_refused(write_routine, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = write_routine("title: T\nsteps:\n" + "  - say: Breathe in and out slowly.\n" * 5000)
+    code, err = run(["plan", str(path), "--engine", "tone"], capsys)
+    assert code == 2 and "5000 steps is too many for one session; the most is 200" in err
+
+
+def test_a_session_too_long_by_its_speech_is_refused_before_speaking(
+    write_routine, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    sentence = "Let the breath move slowly through the whole of the body, " * 6
+    say = ". ".join([sentence.strip(", ")] * 20) + "."
+    path = write_routine("title: T\nsteps:\n" + f"  - say: {say}\n" * 100)  # 0.7 MB, 4.8 h at least
+    code, err = run(["plan", str(path), "--engine", "tone"], capsys)  # QUICK_S: nothing was spoken
+    assert code == 3
+    assert "this routine is too long: its speech alone takes more than" in err
+
+
+def test_a_session_too_long_by_its_holds_says_so_without_an_impossible_duration(
+    write_routine, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    steps = "  - pose: knee-to-chest\n    hold: 10m\n    sides: both\n    rounds: 10\n" * 2
+    path = write_routine("title: T\nsteps:\n" + steps)
+    code = main(["plan", str(path), "--engine", "tone"])  # (speaks its phrases first: not timed)
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "this routine is too long: it takes at least 6h" in err and "at most 3h00m00s" in err
+    path.write_text(path.read_text().replace("title: T\n", "title: T\nduration: 3h\n"))
+    code = main(["plan", str(path), "--engine", "tone"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "this routine is too long: it takes at least" in err
+    assert "set duration to at least" not in err

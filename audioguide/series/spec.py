@@ -37,6 +37,10 @@ MAX_IMAGE_BYTES = 20_000_000
 """Cover art is a few hundred kilobytes to a few megabytes (Apple asks for under 512 KB)."""
 _NOT_IN_URL = re.compile(r'[\s"<>\\^`{|}\x00-\x1f\x7f-\x9f]')
 """Characters RFC 3986 never allows in a URL, white space and controls among them."""
+MAX_NAME_CHARS = 255
+"""A show's or episode's title and author: one line in a podcast app (and in an ID3 frame)."""
+MAX_DESCRIPTION_CHARS = 4000
+"""Apple Podcasts shows at most 4000 characters of a description."""
 COVER_SIDE_PX = (1400, 3000)
 """Apple Podcasts takes square cover art from 1400 to 3000 pixels a side."""
 
@@ -146,6 +150,9 @@ def _text(doc: Doc, fields: dict[str, yaml.Node], key: str, path: str | None = N
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise doc.error(fields[key], path, "expected text")
+    most = MAX_DESCRIPTION_CHARS if key == "description" else MAX_NAME_CHARS
+    if len(value) > most:
+        raise doc.error(fields[key], path, f"{len(value):,} characters is too long; the most is {most:,}")
     return " ".join(value.split())
 
 
