@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from audioguide.compile.compiler import PACES, compile_routine
 from audioguide.compile.compiler import Options as CompileOptions
-from audioguide.errors import EngineUnavailable, ExportError, OptionError, ScheduleError
+from audioguide.errors import EngineUnavailable, ExportError, OptionError, RenderError, ScheduleError
 from audioguide.export.cover import make_cover
 from audioguide.export.encode import MP3_BITRATES_KBPS, encode_file
 from audioguide.export.formats import DEFAULT_FORMAT, format_for, get_format
@@ -28,6 +28,7 @@ from audioguide.fsutil import (
 from audioguide.load.routine import load_routine
 from audioguide.load.voices import load_profile
 from audioguide.model.clip import Clip
+from audioguide.model.cues import BUILTIN_BEDS
 from audioguide.model.routine import TARGET_RANGE_MS, Routine
 from audioguide.model.script import Say, Script
 from audioguide.model.timeline import Timeline
@@ -242,7 +243,12 @@ def build(
     requested = render_options.ambience if render_options.ambience not in ("", "none") else None
     ambience = options.ambience or requested or routine.ambience
     render_options = replace(render_options, ambience=ambience, ambience_base=routine.base_dir)
-    mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
+    try:
+        mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
+    except RenderError as exc:
+        if ambience != routine.ambience or ambience in BUILTIN_BEDS:
+            raise
+        raise RenderError(f"{routine.source}: ambience: {exc}") from None  # the routine named the file
     stream, report = master(mixer, get_format(fmt).headroom_db)
     stream = prefetch(stream)
     if progress:
