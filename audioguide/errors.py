@@ -67,6 +67,10 @@ class SpeechError(AudioguideError):
     exit_code = 4
 
 
+class CacheError(SpeechError):
+    """The speech cache cannot be written or lost an entry: about the cache folder, not the engine."""
+
+
 class EngineUnavailable(SpeechError):
     """A speech engine cannot start on this machine (not installed, or its runtime does not load)."""
 

@@ -289,3 +289,17 @@ def test_a_session_too_long_by_its_holds_says_so_without_an_impossible_duration(
     assert code == 3
     assert "this routine is too long: it takes at least" in err
     assert "set duration to at least" not in err
+
+
+def test_a_cache_that_cannot_be_written_is_reported_as_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "speech").write_text("not a folder")  # every entry's folder fails to be made
+    monkeypatch.setenv("AUDIOGUIDE_CACHE", str(cache))
+    code = main(["plan", str(SERIES_DATA / "ep-quick.yaml"), "--engine", "espeak"])
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert "cannot write the speech cache in" in err and "AUDIOGUIDE_CACHE" in err
+    assert "libespeak-ng" not in err and "voice id" not in err

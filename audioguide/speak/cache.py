@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audioguide.errors import ExportError, SpeechError
+from audioguide.errors import CacheError, ExportError
 from audioguide.fsutil import atomic_write, read_capped
 
 MAGIC = b"AGPCM\x00\x01\x00"
@@ -82,7 +82,7 @@ class SpeechCache:
             with atomic_write(self.path(key), durable=False) as fh:
                 fh.write(header + payload)
         except (OSError, ExportError) as err:
-            raise SpeechError(
+            raise CacheError(
                 f"cannot write the speech cache in {self.root}: {err}; free some space there "
                 "or point AUDIOGUIDE_CACHE at another folder"
             ) from None
