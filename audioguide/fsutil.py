@@ -51,6 +51,30 @@ STAGED_PREFIX_CHARS = 100
 """A staged file's name holds at most this much of its target's name (file names end at 255 bytes)."""
 
 
+def exists(path: Path) -> bool:
+    """``path.exists()``, False rather than OSError for a name the system cannot look up (too long)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False rather than OSError for a name the system cannot look up (too long)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False rather than OSError for a name the system cannot look up (too long)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def read_capped(path: str | Path, limit: int) -> bytes:
     """The bytes of the regular file ``path``, refusing anything else before reading a byte.
 

@@ -15,7 +15,7 @@ import click
 
 from audioguide import __version__
 from audioguide.compile.compiler import PACES, VERBOSITY, Options
-from audioguide.errors import AudioguideError, OptionError
+from audioguide.errors import AudioguideError, OptionError, one_line
 from audioguide.export.formats import FORMAT_NAMES
 from audioguide.load.durations import DurationSyntaxError, parse_target
 from audioguide.load.poses import library
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     except AudioguideError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"audioguide: error: {exc}", err=True)
+        click.echo(f"audioguide: error: {one_line(str(exc))}", err=True)
         return exc.exit_code
     except Exception as exc:  # an unexpected failure is a bug: one line, the traceback with --debug
         if debug:

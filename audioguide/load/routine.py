@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from audioguide.errors import RoutineError
+from audioguide.fsutil import exists, is_file
 from audioguide.load.durations import DurationSyntaxError, parse_span, parse_target
 from audioguide.load.poses import POSITIONS, PROPS, get_pose, library
 from audioguide.load.voices import find_profile
@@ -46,10 +47,10 @@ def resolve(ref: str | Path) -> tuple[str, str, Path | None]:
     path = Path(ref)
     text_ref = str(ref)
     builtins = builtin_routines()
-    if text_ref in builtins and not path.exists():
+    if text_ref in builtins and not exists(path):
         item = builtins[text_ref]
         return item.read_text(encoding="utf-8"), f"<built-in {text_ref}>", None
-    if not path.exists() and not text_ref.endswith((".yaml", ".yml")) and "/" not in text_ref:
+    if not exists(path) and not text_ref.endswith((".yaml", ".yml")) and "/" not in text_ref:
         names = ", ".join(sorted(builtins))
         hint = suggest(text_ref, builtins) or f"built-in routines: {names}"
         raise RoutineError(
@@ -229,7 +230,7 @@ def _check_ambience(doc: Doc, node: yaml.Node, value: str, base_dir: Path | None
         raise doc.error(node, "ambience", f"cannot find the home folder in '{value}'") from None
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
-    if not path.is_file():
+    if not is_file(path):
         raise doc.error(node, "ambience", f"ambience file '{value}' not found (looked at {path})")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from audioguide.errors import RoutineError
-from audioguide.fsutil import read_capped
+from audioguide.fsutil import exists, is_dir, read_capped
 
 MAX_FILE_BYTES = 1_000_000
 """A routine is a page of text; anything larger is not one (and is refused before parsing)."""
@@ -111,9 +111,9 @@ _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float"
 def read_text(path: Path) -> str:
     """Read a routine or series file as UTF-8 text, with a clear error for anything else."""
     name = str(path)
-    if not path.exists():
+    if not exists(path):
         raise RoutineError("no such file", file=name)
-    if path.is_dir():
+    if is_dir(path):
         raise RoutineError("is a directory, expected a .yaml file", file=name)
     try:
         data = read_capped(path, MAX_FILE_BYTES)  # a device or pipe is refused; the cap counts bytes read

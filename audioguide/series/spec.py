@@ -18,7 +18,7 @@ from audioguide.compile.compiler import VERBOSITY
 from audioguide.errors import ExportError, RoutineError
 from audioguide.export.cover import checked_cover
 from audioguide.export.tags import png_size
-from audioguide.fsutil import read_capped
+from audioguide.fsutil import is_file, read_capped
 from audioguide.load.durations import DurationSyntaxError, parse_span
 from audioguide.load.routine import builtin_routines, load_routine
 from audioguide.load.voices import find_profile
@@ -283,7 +283,7 @@ def _resolve(doc: Doc, node: yaml.Node, key: str, written: str, base_dir: Path) 
     builtins = builtin_routines()
     path = Path(written).expanduser()
     path = path if path.is_absolute() else base_dir / path
-    if path.is_file():
+    if is_file(path):
         return str(path), read_text(path)
     if written in builtins:
         return written, builtins[written].read_text(encoding="utf-8")
