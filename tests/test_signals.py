@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import subprocess
@@ -141,3 +142,30 @@ def test_a_signal_during_a_build_leaves_no_partial_file(tmp_path: Path, signum: 
         assert "interrupted" in err
         assert not out.exists()
     assert not list(out.parent.glob(".*.part"))
+
+
+def test_two_builds_of_one_folder_and_ctrl_c_on_the_first(series: Path, tmp_path: Path) -> None:
+    """The second build waits for the folder, is not disturbed by the first one's interrupt (its
+    staged files are not swept from under it), and finishes the series."""
+    out = tmp_path / "site"
+    args = ["series", "build", str(series), "-o", str(out), "--engine", "tone", "-j", "1"]
+    first = start(args)
+    when_started(out, first)
+    second = start(args)
+    assert second.stderr is not None
+    ready, _, _ = select.select([second.stderr], [], [], 60)
+    said = second.stderr.readline().decode() if ready else ""  # "... waiting for it to finish"
+    os.killpg(first.pid, signal.SIGINT)
+    try:
+        first_err = first.communicate(timeout=STOP_WITHIN_S)[1].decode()
+        second_err = said + second.communicate(timeout=120)[1].decode()
+    finally:
+        for proc in (first, second):
+            if group_alive(proc.pid):
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert first.returncode in (0, 130), first_err
+    assert second.returncode == 0, second_err
+    assert "waiting for it to finish" in second_err or first.returncode == 0
+    files = check_folder(out)
+    assert set(files) == {"01-ep-quick.mp3", "02-ep-mid.mp3", "03-ep-stand.mp3"}
+    assert not list(out.glob(".*.part"))
