@@ -117,3 +117,29 @@ def test_a_damaged_recording_is_a_clean_speech_error(tmp_path: Path, content: st
         path.write_bytes(wav_bytes(44_100, 0))
     with pytest.raises(SpeechError, match=expected):
         read_recording(path)
+
+
+def test_a_broken_ambience_file_names_the_routine_line_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from audioguide.cli import main
+
+    (tmp_path / "bed.wav").write_bytes(wav_bytes(4_000_000_000, 1))
+    routine = tmp_path / "r.yaml"
+    routine.write_text("title: T\nambience: bed.wav\nsteps:\n  - say: Breathe out.\n", encoding="utf-8")
+    code = main(
+        ["build", str(routine), "-o", str(tmp_path / "x.mp3"), "--engine", "tone", "--no-intro", "-q"]
+    )
+    err = capsys.readouterr().err
+    assert code == RenderError.exit_code, err
+    assert f"{routine}:2: ambience: " in err
+    assert not (tmp_path / "x.mp3").exists()
+
+
+def test_a_format_that_contradicts_the_file_name_is_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from audioguide.cli import main
+
+    code = main(["build", "lower-back-10min", "--format", "ogg", "-o", str(tmp_path / "x.mp3")])
+    err = capsys.readouterr().err
+    assert code != 0 and "the name says mp3 but the format asked for is ogg" in err
+    assert not (tmp_path / "x.mp3").exists()

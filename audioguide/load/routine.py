@@ -112,6 +112,7 @@ def parse_routine(text: str, file: str, *, rid: str = "routine", base_dir: Path 
         breath=breath,
         ambience=ambience or "none",
         base_dir=base_dir,
+        ambience_line=fields["ambience"].start_mark.line + 1 if "ambience" in fields else None,
     )
 
 

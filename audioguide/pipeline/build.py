@@ -248,7 +248,8 @@ def build(
     except RenderError as exc:
         if ambience != routine.ambience or ambience in BUILTIN_BEDS:
             raise
-        raise RenderError(f"{routine.source}: ambience: {exc}") from None  # the routine named the file
+        line = f":{routine.ambience_line}" if routine.ambience_line else ""  # the routine named the file
+        raise RenderError(f"{routine.source}{line}: ambience: {exc}") from None
     stream, report = master(mixer, get_format(fmt).headroom_db)
     stream = prefetch(stream)
     if progress:
