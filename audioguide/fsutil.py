@@ -186,6 +186,8 @@ def folder_lock(folder: Path, waiting: Callable[[], None] | None = None) -> Iter
             if waiting is not None:
                 waiting()
             fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock (some network mounts): build unguarded
+            pass
         yield
     finally:
         os.close(fd)
