@@ -79,11 +79,24 @@ def check_folder(out: Path) -> dict[str, dict]:  # type: ignore[type-arg]
     return files
 
 
+EPISODES = {"01-ep-quick.mp3", "02-ep-mid.mp3", "03-ep-stand.mp3"}
+
+
 @pytest.fixture
 def series(tmp_path: Path) -> Path:
+    """Three short episodes: more than -j 2 runs at once, so an interrupt finds one not started."""
     src = tmp_path / "src"
     shutil.copytree(SERIES_DATA, src)
     return src / "short.yaml"
+
+
+@pytest.fixture
+def two(series: Path) -> Path:
+    """The first two of them, where two builds of one folder only need something to build."""
+    text = series.read_text(encoding="utf-8")
+    path = series.with_name("two.yaml")
+    path.write_text(text[: text.index("  - routine: ep-stand.yaml")], encoding="utf-8")
+    return path
 
 
 @pytest.mark.parametrize(
@@ -120,7 +133,7 @@ def test_a_signal_during_a_series_build_loses_nothing(
     kept = set(check_folder(out))
     result = build_series(series, SeriesOptions(output=out, jobs=1, engine="tone"))
     files = check_folder(out)
-    assert set(files) == {"01-ep-quick.mp3", "02-ep-mid.mp3", "03-ep-stand.mp3"}
+    assert set(files) == EPISODES
     assert not list(out.glob(".*.part"))
     assert {r.path.name for r in result.episodes if r.status == "up to date"} >= kept
 
@@ -144,11 +157,11 @@ def test_a_signal_during_a_build_leaves_no_partial_file(tmp_path: Path, signum: 
     assert not list(out.parent.glob(".*.part"))
 
 
-def test_two_builds_of_one_folder_and_ctrl_c_on_the_first(series: Path, tmp_path: Path) -> None:
+def test_two_builds_of_one_folder_and_ctrl_c_on_the_first(two: Path, tmp_path: Path) -> None:
     """The second build waits for the folder, is not disturbed by the first one's interrupt (its
     staged files are not swept from under it), and finishes the series."""
     out = tmp_path / "site"
-    args = ["series", "build", str(series), "-o", str(out), "--engine", "tone", "-j", "1"]
+    args = ["series", "build", str(two), "-o", str(out), "--engine", "tone", "-j", "1"]
     first = start(args)
     when_started(out, first)
     second = start(args)
@@ -167,5 +180,5 @@ def test_two_builds_of_one_folder_and_ctrl_c_on_the_first(series: Path, tmp_path
     assert second.returncode == 0, second_err
     assert "waiting for it to finish" in second_err or first.returncode == 0
     files = check_folder(out)
-    assert set(files) == {"01-ep-quick.mp3", "02-ep-mid.mp3", "03-ep-stand.mp3"}
+    assert set(files) == {"01-ep-quick.mp3", "02-ep-mid.mp3"}
     assert not list(out.glob(".*.part"))
