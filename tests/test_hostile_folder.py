@@ -89,6 +89,9 @@ def test_a_manifest_naming_files_outside_the_folder_deletes_nothing(
         lambda d: d["guids"].update(x=[1]),
         lambda d: d.update(created=True),
         lambda d: d.update(source=7),
+        lambda d: d.update(created=10**20),
+        lambda d: [g.update(published=-1) for g in d["guids"].values()],
+        lambda d: d["files"]["01-ep-quick.mp3"].update(chapters=[[0, 10, "a\x1b[2Jb"]]),
     ],
 )
 def test_a_manifest_with_wrong_inner_types_is_a_clean_error(

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -195,6 +196,12 @@ MAX_MANIFEST_BYTES = 16_000_000
 """A manifest holds a few hundred bytes per episode; far more than any series needs."""
 
 
+MAX_MANIFEST_INT = 253_402_300_799
+"""No count, size or time in a manifest exceeds this (9999-12-31T23:59:59Z, the last time that
+email.utils and datetime can format for the feed); a larger one is damage."""
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _source(series: Series) -> str:
     return str(series.source.resolve())
 
@@ -205,6 +212,10 @@ def _parse(data: Any) -> Manifest:
     def need(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise TypeError(f"{what} is {type(value).__name__}")
+        if isinstance(value, int) and not 0 <= value <= MAX_MANIFEST_INT:
+            raise ValueError(f"{what} is out of range: {value}")
+        if isinstance(value, str) and _NOT_TEXT.search(value):
+            raise ValueError(f"{what} holds a control character or a lone surrogate")
         return value
 
     need(data, dict, "the manifest")
