@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters shown as escapes: a message quoting a user's value (a line
+    break, an ESC sequence) stays one line and cannot drive the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class AudioguideError(Exception):
@@ -41,7 +50,7 @@ class RoutineError(AudioguideError):
             where += ": "
         key = f"{self.key}: " if self.key else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}{key}{self.message}{hint}"
+        return one_line(f"{where}{key}{self.message}{hint}")
 
 
 class OptionError(AudioguideError):
@@ -65,6 +74,10 @@ class SpeechError(AudioguideError):
     """A speech engine is missing, failed, hung or returned no audio."""
 
     exit_code = 4
+
+
+class CacheError(SpeechError):
+    """The speech cache cannot be written or lost an entry: about the cache folder, not the engine."""
 
 
 class EngineUnavailable(SpeechError):

@@ -10,6 +10,7 @@ from audioguide.compile.compiler import HOLD_SHRINK, HOLD_STRETCH
 from audioguide.errors import ScheduleError
 from audioguide.model import cues
 from audioguide.model.clip import Clip
+from audioguide.model.routine import TARGET_RANGE_MS
 from audioguide.model.script import Say, Script, Section, Sound, Span
 from audioguide.model.timeline import CUE, HOLD, REST, SPEECH, Chapter, Event, Timeline
 from audioguide.units import SAMPLE_RATE, format_clock, ms_to_samples, samples_to_ms
@@ -148,6 +149,8 @@ class _Scheduler:
             )
             asked = f"{self.script.source}: duration {_human(self.script.target_ms)}"
             about = f"or ask for about this long (duration: ~{_human(self.script.target_ms)})"
+            if needed < least and shortest > TARGET_RANGE_MS[1]:  # no duration can help
+                raise ScheduleError(_too_long(self.script.source, shortest))
             if needed < least:
                 raise ScheduleError(
                     f"{asked} is too short: {achievable} ({why}); set duration to at least "
@@ -348,6 +351,18 @@ def length_range(script: Script, clips: Mapping[str, Clip]) -> tuple[int, int]:
     return lengths.least, lengths.most
 
 
+def _too_long(source: str, least_ms: int) -> str:
+    return (
+        f"{source}: this routine is too long: it takes at least {_human(least_ms, up=True)}, and a "
+        f"session is at most {_human(TARGET_RANGE_MS[1])}; remove steps, or split it into several "
+        "routines (a series builds them as episodes)"
+    )
+
+
 def schedule(script: Script, clips: Mapping[str, Clip]) -> Timeline:
-    """Lay the script out in time with the clips' exact lengths; ScheduleError when speech cannot fit."""
-    return _Scheduler(script, clips).run()
+    """Lay the script out in time with the clips' exact lengths; ScheduleError when speech cannot fit,
+    or when a routine without a duration runs longer than any session may (TARGET_RANGE_MS)."""
+    timeline = _Scheduler(script, clips).run()
+    if script.target_ms is None and timeline.length_ms > TARGET_RANGE_MS[1]:
+        raise ScheduleError(_too_long(script.source, timeline.length_ms))
+    return timeline

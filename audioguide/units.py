@@ -47,3 +47,10 @@ def format_clock(ms: int, style: str = "cue") -> str:
     if h:
         return f"{sign}{h}:{m:02d}:{s:02d}.{milli:03d}"
     return f"{sign}{m}:{s:02d}.{milli:03d}"
+
+
+USER_AUDIO_RATES_HZ = (8_000, 192_000)
+"""Sample rates accepted in a user's audio (recordings, ambience): telephone to studio. A header
+claiming more (4 GHz) or 0 is damage, and decoding it would allocate gigabytes or divide by zero."""
+USER_AUDIO_MAX_CHANNELS = 8
+"""Channels accepted in a user's audio: up to 7.1; 0 is damage."""

@@ -482,12 +482,17 @@ def test_a_failing_episode_is_named(built: tuple[Path, Path, SeriesResult], tmp_
 
 
 def test_sweep_staged_removes_only_this_outputs_staged_files(tmp_path: Path) -> None:
-    ours = [
-        tmp_path / ".01-a.x1.mp3.part",
-        tmp_path / "..01-a.x1.mp3.part.y2.part",
-        tmp_path / ".01-a.z.json.part",
+    ours = [  # the names staged_path gives (mkstemp: the target's name, then 8 random characters)
+        tmp_path / ".01-a.mp3.k2x9_a0b.mp3.part",
+        tmp_path / "..01-a.mp3.k2x9_a0b.mp3.part.zz00yy11.part.part",
+        tmp_path / ".01-a.chapters.json.abcdefgh.json.part",
     ]
-    theirs = [tmp_path / ".01-ab.x1.mp3.part", tmp_path / "01-a.mp3", tmp_path / ".other.part"]
+    theirs = [
+        tmp_path / ".01-ab.mp3.k2x9_a0b.mp3.part",
+        tmp_path / "01-a.mp3",
+        tmp_path / ".other.part",
+        tmp_path / ".01-a.x1.mp3.part",  # not a name staged_path makes: not ours to delete
+    ]
     for path in (*ours, *theirs):
         path.write_bytes(b"x")
     assert sorted(series_workers.sweep_staged([tmp_path / "01-a.mp3"])) == sorted(ours)

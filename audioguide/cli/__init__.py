@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import signal
 import sys
 import textwrap
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -15,14 +18,14 @@ import click
 from audioguide import __version__
 from audioguide.cli.progress import Progress
 from audioguide.compile.compiler import PACES, VERBOSITY, Options, compile_routine
-from audioguide.errors import AudioguideError, OptionError
+from audioguide.errors import AudioguideError, OptionError, one_line
 from audioguide.export.formats import FORMAT_NAMES
 from audioguide.load.durations import DurationSyntaxError, parse_target
 from audioguide.load.poses import library
 from audioguide.load.routine import builtin_routines, load_routine
 from audioguide.load.yamlnodes import suggest
 from audioguide.model.routine import Routine
-from audioguide.pipeline.build import BuildOptions, make_plan
+from audioguide.pipeline.build import LOUDNESS_RANGE_LUFS, BuildOptions, make_plan
 from audioguide.pipeline.build import build as run_build
 from audioguide.pipeline.check import check
 from audioguide.pipeline.report import cue_sheet, plan_data, plan_summary, pose_sheet, script_props
@@ -37,6 +40,12 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         return parse_target(value)  # its range is checked with the other options, in compile.Options
     except DurationSyntaxError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):  # FloatRange lets nan through
+        raise click.BadParameter(f"expected a number, got {value}")
+    return value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -142,7 +151,8 @@ def _audio_options(f: Any) -> Any:
         ),
         click.option(
             "--loudness",
-            type=click.FloatRange(-31, -16),
+            type=click.FloatRange(*LOUDNESS_RANGE_LUFS),
+            callback=_finite,
             default=-16.0,
             show_default=True,
             metavar="LUFS",
@@ -382,18 +392,26 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map failures to exit codes (the only place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    terminated: list[int] = []
+
+    def terminate(signum: int, frame: Any) -> None:  # SIGTERM (timeout, CI, service managers) is Ctrl-C
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
         cli.main(args=args, prog_name="audioguide", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("audioguide: interrupted; no partial files were left", err=True)
-        return 130
+        return 128 + (terminated[0] if terminated else signal.SIGINT)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except AudioguideError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"audioguide: error: {exc}", err=True)
+        click.echo(f"audioguide: error: {one_line(str(exc))}", err=True)
         return exc.exit_code
     except Exception as exc:  # an unexpected failure is a bug: one line, the traceback with --debug
         if debug:
@@ -403,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 70
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

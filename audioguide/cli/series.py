@@ -82,7 +82,7 @@ def build_command(
 
     options = SeriesOptions(output=output, jobs=jobs, engine=engine, force=force)
     try:
-        result = build_series(series_file, options, progress)
+        result = build_series(series_file, options, progress, waiting=_waiting)
     except KeyboardInterrupt:
         click.echo(
             f"audioguide: {len(finished)} finished episode(s) kept in {output}; "
@@ -96,6 +96,10 @@ def build_command(
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     changed = f"{len(result.written)} files written" if result.written else "nothing written"
     click.echo(f"{output}: {len(result.episodes)} episodes ({summary}); {changed} in {result.seconds:.1f} s")
+
+
+def _waiting(folder: Path) -> None:
+    click.echo(f"audioguide: another build is writing {folder}; waiting for it to finish", err=True)
 
 
 @series.command("plan")

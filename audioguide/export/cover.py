@@ -56,7 +56,9 @@ def user_cover(data: bytes) -> tuple[bytes, int, int]:
     """
     try:
         opened = PILImage.open(io.BytesIO(data))
-        opened.load()
+        if max(opened.size) > MAX_SIZE:  # never decode a giant; the caller reports the size
+            return data, opened.width, opened.height
+        opened.load()  # every pixel: a PNG signature before an HTML page or a truncated file fails here
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
         raise ExportError(f"not a PNG or JPEG image ({exc})") from None
     if opened.format not in USER_COVER_FORMATS:

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from audioguide.errors import RoutineError
+from audioguide.fsutil import exists, is_file
 from audioguide.load.durations import DurationSyntaxError, parse_span, parse_target
 from audioguide.load.poses import POSITIONS, PROPS, get_pose, library
 from audioguide.load.voices import find_profile
@@ -27,6 +28,13 @@ GUIDANCE = ("full", "brief")
 MAX_ROUNDS = 10
 BREATH_KEYS = ("inhale", "hold_in", "exhale", "hold_out")
 
+MAX_STEPS = 200
+"""Twenty times the steps of the longest built-in routine; more is not a session but a series."""
+MAX_SENTENCE_CHARS = 400
+"""One phrase is spoken in one go: 4x the longest built-in phrase (95), about 20 s of speech. A
+4000-word sentence took 1.2-1.8 GB to synthesize and then timed out as a "hung" engine."""
+MAX_NAME_CHARS = 150
+"""A title or a pose's name is spoken and shown as a chapter title: a line, not a paragraph."""
 MAX_HOLD_MS = 10 * 60 * 1000
 MAX_BREATHS = 60
 MAX_REPS = 100
@@ -45,10 +53,10 @@ def resolve(ref: str | Path) -> tuple[str, str, Path | None]:
     path = Path(ref)
     text_ref = str(ref)
     builtins = builtin_routines()
-    if text_ref in builtins and not path.exists():
+    if text_ref in builtins and not exists(path):
         item = builtins[text_ref]
         return item.read_text(encoding="utf-8"), f"<built-in {text_ref}>", None
-    if not path.exists() and not text_ref.endswith((".yaml", ".yml")) and "/" not in text_ref:
+    if not exists(path) and not text_ref.endswith((".yaml", ".yml")) and "/" not in text_ref:
         names = ", ".join(sorted(builtins))
         hint = suggest(text_ref, builtins) or f"built-in routines: {names}"
         raise RoutineError(
@@ -90,6 +98,13 @@ def parse_routine(text: str, file: str, *, rid: str = "routine", base_dir: Path 
     step_nodes = doc.sequence(fields["steps"], "steps", "steps")
     if not step_nodes:
         raise doc.error(fields["steps"], "steps", "'steps' is empty: a routine needs at least one step")
+    if len(step_nodes) > MAX_STEPS:
+        raise doc.error(
+            fields["steps"],
+            "steps",
+            f"{len(step_nodes)} steps is too many for one session; the most is {MAX_STEPS}",
+            "split it into several routines (a series builds them as episodes)",
+        )
     steps = tuple(_step(doc, node, f"steps[{i}]") for i, node in enumerate(step_nodes))
     return Routine(
         id=rid,
@@ -103,6 +118,7 @@ def parse_routine(text: str, file: str, *, rid: str = "routine", base_dir: Path 
         breath=breath,
         ambience=ambience or "none",
         base_dir=base_dir,
+        ambience_line=fields["ambience"].start_mark.line + 1 if "ambience" in fields else None,
     )
 
 
@@ -114,6 +130,10 @@ def _text(doc: Doc, fields: dict[str, yaml.Node], key: str, default: str | None)
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise doc.error(fields[key], key, "expected text")
+    if (key == "title" or key.endswith(".name")) and len(value) > MAX_NAME_CHARS:
+        raise doc.error(
+            fields[key], key, f"{len(value)} characters is too long for a name; the most is {MAX_NAME_CHARS}"
+        )
     return " ".join(value.split()) if key != "say" else value.strip()
 
 
@@ -216,7 +236,7 @@ def _check_ambience(doc: Doc, node: yaml.Node, value: str, base_dir: Path | None
         raise doc.error(node, "ambience", f"cannot find the home folder in '{value}'") from None
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
-    if not path.is_file():
+    if not is_file(path):
         raise doc.error(node, "ambience", f"ambience file '{value}' not found (looked at {path})")
 
 
@@ -381,7 +401,17 @@ def _sentences(doc: Doc, node: yaml.Node, key: str) -> tuple[str, ...]:
     value = doc.value(node, key)
     if not isinstance(value, str) or not any(ch.isalnum() for ch in value):
         raise doc.error(node, key, "expected the words to say")
-    return split_sentences(value)
+    sentences = split_sentences(value)
+    longest = max(sentences, key=len)
+    if len(longest) > MAX_SENTENCE_CHARS:
+        raise doc.error(
+            node,
+            key,
+            f"the sentence {longest[:40]!r}... is {len(longest)} characters; one spoken phrase is at most "
+            f"{MAX_SENTENCE_CHARS}",
+            "break it up with full stops",
+        )
+    return sentences
 
 
 def split_sentences(text: str) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from audioguide.errors import RoutineError
+from audioguide.fsutil import is_file
 from audioguide.load.yamlnodes import parse, read_text, suggest
 from audioguide.model.voice import ENGINE_NAMES, VoiceProfile
 
@@ -51,7 +52,7 @@ def find_profile(name: str, base_dir: Path | None = None) -> Path:
             raise RoutineError(f"cannot find the home folder in voice profile path '{name}'") from None
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        if not path.is_file():
+        if not is_file(path):
             raise RoutineError(f"voice profile file '{name}' not found (looked at {path})")
         return path
     profiles = available_profiles()

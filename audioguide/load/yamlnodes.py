@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import errno
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import yaml
 
 from audioguide.errors import RoutineError
+from audioguide.fsutil import exists, is_dir, read_capped
 
 MAX_FILE_BYTES = 1_000_000
 """A routine is a page of text; anything larger is not one (and is refused before parsing)."""
@@ -47,11 +50,21 @@ class Doc:
                 node, key, f"YAML tags such as {node.tag!r} are not supported; write a plain value"
             )
         try:
-            return _CONSTRUCTOR.construct_object(node)
+            value = _CONSTRUCTOR.construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise self.error(
                 node, key, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}"
             ) from exc
+        if isinstance(value, str) and (bad := _NOT_TEXT.search(value)):
+            char = bad.group()
+            what = "half of a surrogate pair" if "\ud800" <= char <= "\udfff" else "a control character"
+            raise self.error(
+                node,
+                key,
+                f"contains {what} (U+{ord(char):04X}), which no text here may hold",
+                "remove it; line breaks and tabs are fine",
+            )
+        return value
 
     def mapping(self, node: yaml.Node, key: str, allowed: tuple[str, ...], what: str) -> dict[str, yaml.Node]:
         """Check that ``node`` is a mapping with only ``allowed`` keys; return key -> value node."""
@@ -89,23 +102,26 @@ class _Constructor(yaml.SafeLoader):
 
 
 _CONSTRUCTOR = _Constructor()
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+"""What no text field may hold: C0 and C1 controls but tab and line breaks, lone surrogates (which
+UTF-8 cannot encode) and the two non-characters XML refuses."""
 _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 
 
 def read_text(path: Path) -> str:
     """Read a routine or series file as UTF-8 text, with a clear error for anything else."""
     name = str(path)
-    if not path.exists():
+    if not exists(path):
         raise RoutineError("no such file", file=name)
-    if path.is_dir():
+    if is_dir(path):
         raise RoutineError("is a directory, expected a .yaml file", file=name)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise RoutineError(f"file is {size:,} bytes; a routine is at most {MAX_FILE_BYTES:,}", file=name)
-        data = path.read_bytes()
+        data = read_capped(path, MAX_FILE_BYTES)  # a device or pipe is refused; the cap counts bytes read
     except OSError as exc:
-        raise RoutineError(f"cannot read: {exc.strerror or exc}", file=name) from exc
+        if exc.errno == errno.EFBIG:
+            too_big = f"file is over {MAX_FILE_BYTES:,} bytes: too large for a routine"
+            raise RoutineError(too_big, file=name) from None
+        raise RoutineError(f"cannot read: {exc.strerror or exc}", file=name) from None
     if b"\0" in data:
         raise RoutineError("is not a text file (it contains NUL bytes); expected YAML", file=name)
     try:
@@ -139,8 +155,14 @@ def parse(text: str, file: str) -> Doc:
         else:
             hint = _syntax_hint(problem, exc.context or "", line)
         raise RoutineError(f"malformed YAML: {problem}", file=file, line=line, hint=hint) from exc
+    except yaml.reader.ReaderError as exc:  # a raw control character: YAML refuses it before parsing
+        line = text[: exc.position].count("\n") + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise RoutineError(f"the character {char} is not allowed in YAML", file=file, line=line) from None
     except yaml.YAMLError as exc:
-        raise RoutineError(f"malformed YAML: {exc}", file=file) from exc
+        raise RoutineError(f"malformed YAML: {' '.join(str(exc).split())}", file=file) from exc
+    except RecursionError:  # the composer recurses once per level: [[[[... a thousand deep
+        raise RoutineError("lists or mappings are nested too deeply to be a routine", file=file) from None
     if root is None:
         raise RoutineError("the file is empty", file=file)
     _check_tree(root, file)

@@ -80,3 +80,4 @@ class Routine:
     breath: Breath = BREATH_PATTERNS["relaxed"]
     ambience: str = "none"
     base_dir: Path | None = None
+    ambience_line: int | None = None  # where ``ambience`` is written, for errors found when decoding it

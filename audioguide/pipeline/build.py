@@ -12,18 +12,25 @@ from typing import TYPE_CHECKING
 
 from audioguide.compile.compiler import PACES, compile_routine
 from audioguide.compile.compiler import Options as CompileOptions
-from audioguide.errors import EngineUnavailable, ExportError
+from audioguide.errors import EngineUnavailable, ExportError, OptionError, RenderError, ScheduleError
 from audioguide.export.cover import make_cover
 from audioguide.export.encode import MP3_BITRATES_KBPS, encode_file
 from audioguide.export.formats import DEFAULT_FORMAT, format_for, get_format
 from audioguide.export.sidecars import sidecar_paths, write_chapters_json, write_vtt
 from audioguide.export.tags import ChapterMark, TagInfo, write_tags
-from audioguide.fsutil import atomic_write, staged_path, writable_target
+from audioguide.fsutil import (
+    atomic_write,
+    check_writable_folder,
+    read_capped,
+    staged_path,
+    writable_target,
+)
 from audioguide.load.routine import load_routine
 from audioguide.load.voices import load_profile
 from audioguide.model.clip import Clip
-from audioguide.model.routine import Routine
-from audioguide.model.script import Script
+from audioguide.model.cues import BUILTIN_BEDS
+from audioguide.model.routine import TARGET_RANGE_MS, Routine
+from audioguide.model.script import Say, Script
 from audioguide.model.timeline import Timeline
 from audioguide.model.voice import VoiceProfile
 from audioguide.render.mixer import MasterReport, Mixer, RenderOptions, master, prefetch
@@ -31,6 +38,7 @@ from audioguide.schedule import schedule
 from audioguide.speak.cache import SpeechCache, default_cache_dir
 from audioguide.speak.engines.hibari import available as hibari_unavailable
 from audioguide.speak.synth import speak
+from audioguide.units import format_clock
 
 if TYPE_CHECKING:
     import numpy as np
@@ -102,6 +110,7 @@ def make_plan(
     routine = ref if isinstance(ref, Routine) else load_routine(ref)
     profile, notices = _profile(routine, options)
     script = compile_routine(routine, options.compile)
+    _check_speech_fits(script)  # before any synthesis: 5000 phrases would take gigabytes to speak
     cache = SpeechCache(options.cache_dir) if options.cache_dir else SpeechCache()
     report = (lambda done, total: progress("speech", done, total)) if progress else None
 
@@ -125,6 +134,23 @@ def make_plan(
         notices += (notice,)
         clips = spoken(profile)
     return Plan(routine, profile, script, clips, schedule(script, clips), notices)
+
+
+SPEECH_CHARS_PER_S_MAX = 40
+"""Faster than any voice here speaks: the brisk pace reads at most 22 characters a second per phrase
+(measured over lower-back-10min with the neural voice, eSpeak NG and the tone engine)."""
+
+
+def _check_speech_fits(script: Script) -> None:
+    """ScheduleError when the speech alone, at a speed no voice reaches, outlasts the longest session."""
+    said = sum(len(item.text) for item in script.items() if isinstance(item, Say))
+    least_ms = 1000 * said // SPEECH_CHARS_PER_S_MAX
+    if least_ms > TARGET_RANGE_MS[1]:
+        raise ScheduleError(
+            f"{script.source}: this routine is too long: its speech alone takes more than "
+            f"{format_clock(least_ms)}, and a session is at most {format_clock(TARGET_RANGE_MS[1])}; "
+            "remove steps, or split it into several routines (a series builds them as episodes)"
+        )
 
 
 FALLBACK_PROFILE = "espeak"
@@ -159,9 +185,22 @@ MIN_MP3_KBPS = 48
 """Below this, MP3 artefacts push decoded peaks over the true-peak ceiling (measured at 32 kbps)."""
 
 
+LOUDNESS_RANGE_LUFS = (-31.0, -16.0)
+"""Integrated loudness targets a build accepts: -16 podcasts to -31 (quiet); louder needs limiting
+that MP3 cannot keep under the -1 dBTP ceiling."""
+
+
+def check_render_options(render: RenderOptions) -> None:
+    """OptionError for a render option that cannot work (nan, inf or out of range)."""
+    low, high = LOUDNESS_RANGE_LUFS
+    if not low <= render.loudness_lufs <= high:  # also refuses nan
+        raise OptionError("loudness", f"expected {low:g} to {high:g} LUFS, got {render.loudness_lufs}")
+
+
 def _output(routine: Routine, options: BuildOptions) -> tuple[str, Path]:
     """The format and output path of a build, validated: ExportError for anything that cannot work."""
 
+    check_render_options(options.render)
     fmt = format_for(options.output or Path(), options.fmt).name
     if options.bitrate_kbps is not None:
         if fmt != "mp3":
@@ -185,6 +224,7 @@ def _output(routine: Routine, options: BuildOptions) -> tuple[str, Path]:
                     f"name it with an audio extension such as .{fmt}"
                 )
             writable_target(path)
+    check_writable_folder(output.parent)  # a read-only folder fails now, not after the render
     return fmt, output
 
 
@@ -203,7 +243,13 @@ def build(
     requested = render_options.ambience if render_options.ambience not in ("", "none") else None
     ambience = options.ambience or requested or routine.ambience
     render_options = replace(render_options, ambience=ambience, ambience_base=routine.base_dir)
-    mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
+    try:
+        mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
+    except RenderError as exc:
+        if ambience != routine.ambience or ambience in BUILTIN_BEDS:
+            raise
+        line = f":{routine.ambience_line}" if routine.ambience_line else ""  # the routine named the file
+        raise RenderError(f"{routine.source}{line}: ambience: {exc}") from None
     stream, report = master(mixer, get_format(fmt).headroom_db)
     stream = prefetch(stream)
     if progress:
@@ -260,13 +306,17 @@ def tag_info(routine: Routine, options: BuildOptions) -> TagInfo:
     )
 
 
+MAX_COVER_BYTES = 20_000_000
+"""A generated cover is about 200 KB; a cache entry far larger is not one of ours."""
+
+
 def cached_cover(title: str, subtitle: str | None, cache_dir: Path | None = None) -> bytes:
     """The generated cover for a title, made once and kept in the cache (it takes about a second)."""
 
     key = hashlib.sha256(repr(("cover", 1, title, subtitle)).encode()).hexdigest()
     path = (cache_dir or default_cache_dir()) / "covers" / f"{key}.png"
     with contextlib.suppress(OSError):
-        data = path.read_bytes()
+        data = read_capped(path, MAX_COVER_BYTES)
         if data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82"):
             return data
     data = make_cover(title, subtitle)

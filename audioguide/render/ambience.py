@@ -18,7 +18,7 @@ from scipy.signal import butter, lfilter, resample_poly, sosfilt
 from audioguide.errors import RenderError
 from audioguide.model.cues import BUILTIN_BEDS
 from audioguide.render.loudness import LoudnessMeter
-from audioguide.units import SAMPLE_RATE
+from audioguide.units import SAMPLE_RATE, USER_AUDIO_MAX_CHANNELS, USER_AUDIO_RATES_HZ
 
 BED_LUFS = -20.0
 """Every bed, built-in or from a file, is normalised to this integrated loudness (BS.1770). It is a
@@ -29,6 +29,8 @@ _SEAM_SAMPLES = 2 * SAMPLE_RATE  # equal-power crossfade where a loop joins its 
 _MIN_FILE_SAMPLES = SAMPLE_RATE  # shorter files make a loop that is heard as a loop
 _WARMUP_SAMPLES = 2 * SAMPLE_RATE  # discarded while the noise filters settle
 _SEEDS = {"brown-noise": 1101, "rain": 2202, "drone": 3303}
+MAX_FILE_BED_S = 10 * 60.0
+"""At most this much of an ambience file is read: ten minutes loop unnoticed under any session."""
 
 
 class Bed:
@@ -58,9 +60,12 @@ class Bed:
         return out
 
 
-def load_bed(spec: str, base_dir: Path | None = None) -> Bed:
+def load_bed(spec: str, base_dir: Path | None = None, needed_samples: int | None = None) -> Bed:
     """A built-in bed by name, or an audio file (relative paths resolve against ``base_dir``, else the
-    working directory), as a seamless loop at BED_LUFS. Raises RenderError with the fix on failure."""
+    working directory), as a seamless loop at BED_LUFS. Raises RenderError with the fix on failure.
+
+    Of a file only what a session of ``needed_samples`` plays is read (and never more than
+    MAX_FILE_BED_S): an hour-long recording under a one-minute session is not decoded whole."""
     if spec in BUILTIN_BEDS:
         return Bed(spec, _builtin_loop(spec))
     path = Path(spec).expanduser()
@@ -76,7 +81,11 @@ def load_bed(spec: str, base_dir: Path | None = None) -> Bed:
     path = path.absolute()
     if not path.is_file():
         raise RenderError(f"ambience file {spec!r} not found (looked in {path})")
-    frames, rate = _decode(path, spec)
+    wanted_s = MAX_FILE_BED_S
+    if needed_samples is not None:  # the session, and the seam the loop spends; a loop is never heard
+        wanted = max(needed_samples, _MIN_FILE_SAMPLES) + _SEAM_SAMPLES
+        wanted_s = min(MAX_FILE_BED_S, wanted / SAMPLE_RATE)
+    frames, rate = _decode(path, spec, wanted_s)
     mono = frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
     if rate != SAMPLE_RATE:
         g = math.gcd(rate, SAMPLE_RATE)
@@ -95,23 +104,49 @@ class _DecodeError(Exception):
     """A decoder's failure, reduced to one line."""
 
 
-def _decode(path: Path, spec: str) -> tuple[np.ndarray, int]:
-    """(frames, rate) as float (n, channels): soundfile first, then pydub + ffmpeg where installed."""
+def _decode(path: Path, spec: str, seconds: float) -> tuple[np.ndarray, int]:
+    """The first ``seconds`` of a file as float frames (n, channels) and its rate: soundfile first,
+    then pydub + ffmpeg where installed. RenderError for a damaged header (a rate of 0 or 4 GHz,
+    no channels) or samples that are not finite numbers, before they can cost memory or a crash."""
     try:
-        frames, rate = sf.read(path, dtype="float32", always_2d=True)
-        return frames, int(rate)
+        info = sf.info(str(path))
+        _check_format(spec, info.samplerate, info.channels)
+        frames, rate = sf.read(
+            path, frames=math.ceil(seconds * info.samplerate), dtype="float32", always_2d=True
+        )
     except RuntimeError as exc:  # soundfile.LibsndfileError: unknown format, corrupt data, I/O error
         reason = getattr(exc, "error_string", None) or str(exc)
-    if shutil.which("ffmpeg"):
+        if not shutil.which("ffmpeg"):
+            reason = " ".join(reason.split()).rstrip(".")
+            raise RenderError(
+                f"could not decode {spec!r}: {reason}; convert it to WAV or FLAC, or install ffmpeg"
+            ) from None
         try:
-            return _decode_with_pydub(path)
-        except _DecodeError as exc:
-            reason = str(exc)
-    reason = " ".join(reason.split()).rstrip(".")
-    raise RenderError(f"could not decode {spec!r}: {reason}; convert it to WAV or FLAC, or install ffmpeg")
+            frames, rate = _decode_with_pydub(path, seconds)
+        except _DecodeError as err:
+            reason = " ".join(str(err).split()).rstrip(".")
+            raise RenderError(
+                f"could not decode {spec!r}: {reason}; convert it to WAV or FLAC, or install ffmpeg"
+            ) from None
+    _check_format(spec, int(rate), frames.shape[1])
+    if not np.isfinite(frames).all():
+        raise RenderError(f"ambience file {spec!r} holds samples that are not numbers (NaN or infinite)")
+    return frames, int(rate)
 
 
-def _decode_with_pydub(path: Path) -> tuple[np.ndarray, int]:
+def _check_format(spec: str, rate: int, channels: int) -> None:
+    low, high = USER_AUDIO_RATES_HZ
+    if not low <= rate <= high:
+        raise RenderError(
+            f"ambience file {spec!r} claims a sample rate of {rate} Hz; expected {low} to {high}"
+        )
+    if not 1 <= channels <= USER_AUDIO_MAX_CHANNELS:
+        raise RenderError(
+            f"ambience file {spec!r} claims {channels} channels; expected 1 to {USER_AUDIO_MAX_CHANNELS}"
+        )
+
+
+def _decode_with_pydub(path: Path, seconds: float) -> tuple[np.ndarray, int]:
     # Imported here: pydub is only the fallback decoder, and it warns at import when ffmpeg is absent.
     from pydub import AudioSegment
     from pydub.exceptions import CouldntDecodeError
@@ -120,12 +155,17 @@ def _decode_with_pydub(path: Path) -> tuple[np.ndarray, int]:
         warnings.filterwarnings("ignore", message="Couldn't find ff", category=RuntimeWarning)
         warnings.filterwarnings("ignore", message="'audioop' is deprecated", category=DeprecationWarning)
 
-        try:
-            segment = AudioSegment.from_file(str(path))
-        except (CouldntDecodeError, OSError, ValueError, KeyError, IndexError) as exc:
+        try:  # ffmpeg itself resamples to mono at our rate and stops after ``seconds``
+            with open(path, "rb") as fh:  # ours to close: pydub leaves a file it opened open on errors
+                segment = AudioSegment.from_file(
+                    fh, duration=seconds, parameters=["-ac", "1", "-ar", str(SAMPLE_RATE)]
+                )
+        except (CouldntDecodeError, OSError, ValueError, KeyError, IndexError, ZeroDivisionError) as exc:
             # Keep the first line (what failed) and the last (ffmpeg's own reason, when it gave one).
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
             raise _DecodeError(lines[0] if len(lines) == 1 else f"{lines[0]}: {lines[-1]}") from exc
+    if segment.channels < 1 or segment.sample_width < 1:
+        raise _DecodeError(f"ffmpeg returned {segment.channels} channels")
     samples = np.array(segment.get_array_of_samples(), dtype=np.float64)
     full_scale = float(2 ** (8 * segment.sample_width - 1))
     frames = (samples / full_scale).reshape(-1, segment.channels).astype(np.float32)

@@ -135,7 +135,7 @@ class Mixer:
         self.bed = None
         self.speech_spans: list[tuple[int, int]] = []
         if options.ambience not in ("", "none"):
-            self.bed = load_bed(options.ambience, options.ambience_base)
+            self.bed = load_bed(options.ambience, options.ambience_base, timeline.length_samples)
             self.speech_spans = _merge([(e.start_sample, e.end_sample) for e in timeline.speech()])
 
     def _voice(self, e: Event) -> _Voice:

@@ -17,8 +17,10 @@ from typing import Any
 
 from audioguide import __version__
 from audioguide.compile.compiler import Options as CompileOptions
+from audioguide.errors import ExportError
 from audioguide.export.sidecars import sidecar_paths
 from audioguide.export.tags import ChapterMark, write_tags
+from audioguide.fsutil import check_writable_folder, folder_lock, staged_leftovers
 from audioguide.pipeline.build import BuildOptions, cached_cover, make_plan, tag_info
 from audioguide.series.feed import Channel, Item, feed_xml
 from audioguide.series.manifest import MANIFEST, Manifest, data_files, fingerprints, sha, write_if_changed
@@ -229,16 +231,30 @@ def publish(series: Series, manifest: Manifest, out: Path) -> list[Path]:
 
 
 def build_series(
-    series: Series | str | Path, options: SeriesOptions, progress: SeriesProgress | None = None
+    series: Series | str | Path,
+    options: SeriesOptions,
+    progress: SeriesProgress | None = None,
+    waiting: Callable[[Path], None] | None = None,
 ) -> SeriesResult:
     """Bring the output folder up to date: episodes that changed, then cover.png, feed.xml, index.html.
 
     A file whose content is already right is not touched. Finished episodes are recorded in the
     manifest as they finish, so an interrupted build keeps them; staged files never outlive it.
+    One build at a time holds the folder: a second one waits (``waiting(folder)`` is called once)
+    and then finds the first one's work done, so two concurrent builds never undo each other.
     """
 
     started = time.perf_counter()
     series = series if isinstance(series, Series) else load_series(series)
+    out = options.output
+    check_writable_folder(out)  # before any work: a read-only folder fails now, not after the renders
+    with folder_lock(out, (lambda: waiting(out)) if waiting else None):
+        return _build_locked(series, options, progress, started)
+
+
+def _build_locked(
+    series: Series, options: SeriesOptions, progress: SeriesProgress | None, started: float
+) -> SeriesResult:
     out = options.output
     manifest = _manifest_for(series, options)
     jobs, cover_id = _jobs(series, options, manifest)
@@ -251,6 +267,7 @@ def build_series(
         if progress:
             progress(report, len(reports), total)
 
+    _sweep_leftovers(out, manifest, jobs)
     removed = _remove_stale(out, manifest, {job.episode.filename for job in jobs})
     cover: bytes | None = None
     if (
@@ -327,11 +344,23 @@ def _retag(job: _Job, manifest: Manifest, cover: bytes | None) -> EpisodeReport:
     )
 
 
+def _sweep_leftovers(out: Path, manifest: Manifest, jobs: list[_Job]) -> None:
+    """Delete staged files a killed build left beside this folder's own files (never anything else)."""
+    names = {MANIFEST, "feed.xml", "index.html", "cover.png"}
+    for filename in {*manifest.files, *(job.episode.filename for job in jobs)}:
+        names.update(p.name for p in (out / filename, *sidecar_paths(out / filename).values()))
+    for path in staged_leftovers(out, names):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 def _remove_stale(out: Path, manifest: Manifest, current: set[str]) -> list[Path]:
     """Delete episode files this folder's manifest recorded that the series no longer has."""
     removed = []
     for name in sorted(set(manifest.files) - current):
         audio = out / name
+        if audio.parent != out:  # Manifest.load admits only episode file names; never leave the folder
+            raise ExportError(f"{out / MANIFEST}: {name!r} is not a file of this folder")
         for path in (audio, *sidecar_paths(audio).values()):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

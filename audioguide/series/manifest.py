@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -19,10 +20,11 @@ from typing import Any
 
 from audioguide import __version__
 from audioguide.errors import ExportError
-from audioguide.fsutil import atomic_write
+from audioguide.fsutil import atomic_write, read_capped
 from audioguide.load.voices import load_profile
 from audioguide.series.feed import episode_guid, podcast_guid
-from audioguide.series.spec import Episode, Series
+from audioguide.series.spec import EPISODE_FILENAME, Episode, Series
+from audioguide.speak.packs import RECORDING_SUFFIXES, STEM_PREFIX
 
 MANIFEST = ".audioguide-series.json"
 MANIFEST_FORMAT = 1
@@ -56,12 +58,22 @@ def _voice_inputs(episode: Episode) -> dict[str, Any]:
         "profile": profile.source.read_text(encoding="utf-8") if profile.source else None
     }
     if profile.recordings and profile.recordings.is_dir():  # a voice pack: names, sizes and times
-        found["recordings"] = sorted(
-            (str(p.relative_to(profile.recordings)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in profile.recordings.rglob("*")
-            if p.is_file()
-        )
+        found["recordings"] = _recordings(profile.recordings)
     return found
+
+
+def _recordings(folder: Path) -> list[tuple[str, int, int]]:
+    """(name, size, mtime) of each recording a build could use: only the pack's own top level, by
+    its own names (``recordings: /proc`` or a huge tree is neither walked nor a crash)."""
+    found = []
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(STEM_PREFIX) and entry.name.endswith(RECORDING_SUFFIXES):
+                with contextlib.suppress(OSError):
+                    if entry.is_file():
+                        stat = entry.stat()
+                        found.append((entry.name, stat.st_size, stat.st_mtime_ns))
+    return sorted(found)
 
 
 def _ambience_inputs(episode: Episode) -> Any:
@@ -99,41 +111,59 @@ def fingerprints(episode: Episode, options: Any, cover_id: str, data: dict[str, 
 
 @dataclass
 class Manifest:
-    """The output folder's memory: fingerprints per file; guid and publication time per episode key."""
+    """The output folder's memory: fingerprints per file; guid and publication time per episode key.
+
+    ``source``, ``feed_url`` and ``title`` say which series the folder holds: a folder is one show's,
+    and a build of a series that matches none of the three is refused rather than allowed to delete
+    the first show's episodes (one may change at a time: a show moves, or gets a new address or name).
+    """
 
     created: int
     channel_guid: str
     guids: dict[str, dict[str, Any]]
     files: dict[str, dict[str, Any]]
     cover: str | None = None
+    source: str | None = None
+    feed_url: str | None = None
+    title: str | None = None
 
     @classmethod
     def load(cls, folder: Path, series: Series) -> Manifest:
-        """The folder's manifest, or a fresh one (created now, channel guid from the feed URL)."""
+        """The folder's manifest, or a fresh one (created now, channel guid from the feed URL).
+
+        ExportError when it cannot be read, is not one this version wrote (every file name in it
+        must be an episode file name, every field of the type written) or belongs to another series.
+        """
 
         path = folder / MANIFEST
         try:
-            raw = path.read_text(encoding="utf-8")
+            raw = read_capped(path, MAX_MANIFEST_BYTES)
         except FileNotFoundError:
-            return cls(_now(), podcast_guid(series.feed_url), {}, {})
+            fresh = (_source(series), series.feed_url, series.title)
+            return cls(_now(), podcast_guid(series.feed_url), {}, {}, None, *fresh)
         except OSError as exc:
             raise ExportError(f"{path}: cannot read the series manifest: {exc.strerror or exc}") from exc
         try:
-            data = json.loads(raw)
-            if data.get("format") != MANIFEST_FORMAT:
-                raise ValueError(f"format {data.get('format')!r}, expected {MANIFEST_FORMAT}")
-            return cls(
-                int(data["created"]),
-                str(data["channel_guid"]),
-                dict(data["guids"]),
-                dict(data["files"]),
-                data.get("cover"),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            manifest = _parse(json.loads(raw.decode("utf-8")))
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ExportError(
                 f"{path} is not a series manifest this version can read ({exc}); move it away to start "
                 "afresh (guids are derived from base_url, so they stay the same unless it changed)"
-            ) from exc
+            ) from None
+        mine = (_source(series), series.feed_url, series.title)
+        known = (manifest.source, manifest.feed_url, manifest.title)
+        if known != (None, None, None) and all(a != b for a, b in zip(known, mine, strict=True)):
+            raise ExportError(
+                f"{folder} holds another series ('{manifest.title}', built from {manifest.source}, feed "
+                f"{manifest.feed_url}); build into another folder, or move this one away (nothing in "
+                "it was changed)"
+            )
+        if known[1:] == mine[1:]:
+            return manifest  # a series file moved or copied: the same show, nothing new to record
+        # The same show under a new address or a new title, or a folder from before folders
+        # recorded their series: record what it is now.
+        manifest.source, manifest.feed_url, manifest.title = mine
+        return manifest
 
     def text(self) -> str:
         data = {
@@ -143,6 +173,9 @@ class Manifest:
             "cover": self.cover,
             "guids": self.guids,
             "files": self.files,
+            "source": self.source,
+            "feed_url": self.feed_url,
+            "title": self.title,
         }
         return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -157,6 +190,68 @@ class Manifest:
                 "guid": episode_guid(series.feed_url, episode.key),
                 "published": first + 60 * i,
             }
+
+
+MAX_MANIFEST_BYTES = 16_000_000
+"""A manifest holds a few hundred bytes per episode; far more than any series needs."""
+
+
+MAX_MANIFEST_INT = 253_402_300_799
+"""No count, size or time in a manifest exceeds this (9999-12-31T23:59:59Z, the last time that
+email.utils and datetime can format for the feed); a larger one is damage."""
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _source(series: Series) -> str:
+    return str(series.source.resolve())
+
+
+def _parse(data: Any) -> Manifest:
+    """A manifest from its JSON, every field checked: ValueError or TypeError for anything else."""
+
+    def need(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise TypeError(f"{what} is {type(value).__name__}")
+        if isinstance(value, int) and not 0 <= value <= MAX_MANIFEST_INT:
+            raise ValueError(f"{what} is out of range: {value}")
+        if isinstance(value, str) and _NOT_TEXT.search(value):
+            raise ValueError(f"{what} holds a control character or a lone surrogate")
+        return value
+
+    need(data, dict, "the manifest")
+    if data.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"format {data.get('format')!r}, expected {MANIFEST_FORMAT}")
+    guids = need(data["guids"], dict, "guids")
+    for key, ids in guids.items():
+        need(need(ids, dict, f"guids[{key!r}]").get("guid"), str, f"guids[{key!r}].guid")
+        need(ids.get("published"), int, f"guids[{key!r}].published")
+    files = need(data["files"], dict, "files")
+    for name, entry in files.items():
+        if not EPISODE_FILENAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not the name of an episode file")
+        need(entry, dict, f"files[{name!r}]")
+        for field in ("key", "audio", "tags"):
+            need(entry.get(field), str, f"files[{name!r}].{field}")
+        for field in ("bytes", "length_ms"):
+            need(entry.get(field), int, f"files[{name!r}].{field}")
+        for chapter in need(entry.get("chapters"), list, f"files[{name!r}].chapters"):
+            if not (isinstance(chapter, list) and len(chapter) == 3):
+                raise ValueError(f"files[{name!r}].chapters: expected [start_ms, end_ms, title]")
+            need(chapter[0], int, "a chapter start"), need(chapter[1], int, "a chapter end")
+            need(chapter[2], str, "a chapter title")
+    for field in ("cover", "source", "feed_url", "title"):
+        if data.get(field) is not None:
+            need(data[field], str, field)
+    return Manifest(
+        need(data["created"], int, "created"),
+        need(data["channel_guid"], str, "channel_guid"),
+        guids,
+        files,
+        data.get("cover"),
+        data.get("source"),
+        data.get("feed_url"),
+        data.get("title"),
+    )
 
 
 def _now() -> int:

@@ -18,6 +18,7 @@ from audioguide import __version__
 from audioguide.compile.compiler import PACES, VERBOSITY
 from audioguide.errors import ExportError, OptionError, RoutineError
 from audioguide.export.cover import user_cover
+from audioguide.fsutil import is_file, read_capped
 from audioguide.load.durations import DurationSyntaxError, parse_span
 from audioguide.load.poses import POSITIONS
 from audioguide.load.routine import builtin_routines, load_routine, parse_routine
@@ -49,6 +50,16 @@ INTRO_WORDS = {True: "full", False: "short", "full": "full", "short": "short", "
 """``intro:`` on an episode: on/off (YAML booleans) or the compile option's own words."""
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")  # BCP 47, as RSS <language> takes it
+EPISODE_FILENAME = re.compile(r"[0-9]{2,}-[a-z0-9]+(?:-[a-z0-9]+)*\.mp3")
+"""Every episode file name a series build makes: its number, then its routine's slug (``_slug``)."""
+MAX_IMAGE_BYTES = 20_000_000
+"""Cover art is a few hundred kilobytes to a few megabytes (Apple asks for under 512 KB)."""
+_NOT_IN_URL = re.compile(r'[\s"<>\\^`{|}\x00-\x1f\x7f-\x9f]')
+"""Characters RFC 3986 never allows in a URL, white space and controls among them."""
+MAX_NAME_CHARS = 255
+"""A show's or episode's title and author: one line in a podcast app (and in an ID3 frame)."""
+MAX_DESCRIPTION_CHARS = 4000
+"""Apple Podcasts shows at most 4000 characters of a description."""
 COVER_SIDE_PX = (1400, 3000)
 """Apple Podcasts takes square cover art from 1400 to 3000 pixels a side."""
 
@@ -182,27 +193,40 @@ def _text(doc: Doc, fields: dict[str, yaml.Node], key: str, path: str | None = N
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise doc.error(fields[key], path, "expected text")
+    most = MAX_DESCRIPTION_CHARS if key == "description" else MAX_NAME_CHARS
+    if len(value) > most:
+        raise doc.error(fields[key], path, f"{len(value):,} characters is too long; the most is {most:,}")
     return " ".join(value.split())
 
 
 def _language(doc: Doc, node: yaml.Node) -> str:
     value = doc.value(node, "language")
-    if not isinstance(value, str) or not _LANGUAGE.match(value):
+    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value):  # match() admits "en\n"
         raise doc.error(node, "language", f"expected a language code such as en or en-GB, got {value!r}")
     return value
 
 
 def _base_url(doc: Doc, node: yaml.Node) -> str:
     value = doc.value(node, "base_url")
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in str(value):
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        if parts is not None:
+            parts.port  # noqa: B018 (parsing the port is what checks it)
+    except ValueError as exc:  # "http://[::1/": an unclosed IPv6 address, a port that is not a number
+        raise doc.error(node, "base_url", f"{value!r} is not a web address: {exc}") from None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or _NOT_IN_URL.search(str(value))
+    ):
         raise doc.error(
             node,
             "base_url",
             f"expected the web address the folder will be served from, got {value!r}",
             "for example https://example.org/backcare/",
         )
-    if parts.query or parts.fragment:
+    if parts.query or parts.fragment or "?" in value or "#" in value:  # "…/#" has an empty fragment
         raise doc.error(node, "base_url", "the address of a folder takes no ?query or #fragment")
     return str(value) if str(value).endswith("/") else f"{value}/"
 
@@ -250,7 +274,7 @@ def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
     path = Path(value).expanduser()
     path = path if path.is_absolute() else base_dir / path
     try:
-        data = path.read_bytes()
+        data = read_capped(path, MAX_IMAGE_BYTES)
     except OSError as exc:
         raise doc.error(
             node, "image", f"cannot read '{value}' ({exc.strerror or exc}; looked at {path})"
@@ -464,7 +488,7 @@ def _resolve(doc: Doc, node: yaml.Node, key: str, written: str, base_dir: Path) 
     builtins = builtin_routines()
     path = Path(written).expanduser()
     path = path if path.is_absolute() else base_dir / path
-    if path.is_file():
+    if is_file(path):
         return str(path), read_text(path)
     if written in builtins:
         return written, builtins[written].read_text(encoding="utf-8")

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from audioguide.errors import ExportError, SpeechError
-from audioguide.fsutil import atomic_write
+from audioguide.errors import CacheError, ExportError
+from audioguide.fsutil import atomic_write, read_capped
 
 MAGIC = b"AGPCM\x00\x01\x00"
 HEADER = struct.Struct("<8sII32s")  # magic, sample rate, sample count, sha256 of the payload
+MAX_ENTRY_BYTES = HEADER.size + 2 * 44_100 * 15 * 60
+"""An entry holds one phrase: no phrase is spoken for 15 minutes (int16 at 44.1 kHz)."""
 FORMAT_VERSION = 2  # bump when clip post-processing changes: old entries then simply miss
 
 
@@ -51,9 +53,11 @@ class SpeechCache:
         """The cached clip as read-only float32, or None when absent, corrupt or of another rate."""
         path = self.path(key)
         try:
-            data = path.read_bytes()
-        except OSError:
+            data = read_capped(path, MAX_ENTRY_BYTES)  # a FIFO, device or giant planted here: a miss
+        except FileNotFoundError:
             return None
+        except OSError:
+            return self._discard(path)
         if len(data) < HEADER.size:
             return self._discard(path)
         magic, file_rate, count, digest = HEADER.unpack_from(data)
@@ -78,7 +82,7 @@ class SpeechCache:
             with atomic_write(self.path(key), durable=False) as fh:
                 fh.write(header + payload)
         except (OSError, ExportError) as err:
-            raise SpeechError(
+            raise CacheError(
                 f"cannot write the speech cache in {self.root}: {err}; free some space there "
                 "or point AUDIOGUIDE_CACHE at another folder"
             ) from None

@@ -16,12 +16,18 @@ import numpy as np
 import soundfile
 
 from audioguide.errors import SpeechError
+from audioguide.fsutil import read_capped
+from audioguide.units import USER_AUDIO_MAX_CHANNELS, USER_AUDIO_RATES_HZ
 
 RECORDING_SUFFIXES = (".wav", ".flac")
 STEM_PREFIX = "p-"
 STEM_HEX = 12
 SCRIPT_TXT = "script.txt"
 SCRIPT_JSON = "script.json"
+MAX_RECORDING_S = 120
+"""One recorded phrase: the longest phrase is spoken in about 20 s; two minutes is not a phrase."""
+MAX_RECORDING_BYTES = 200_000_000
+"""Two minutes of 8 channels of 32-bit audio at 192 kHz is under this; a larger file is not a phrase."""
 
 
 def phrase_stem(text: str) -> str:
@@ -45,12 +51,28 @@ def find_recording(folder: Path, text: str) -> Path | None:
 def read_recording(path: Path) -> tuple[np.ndarray, int]:
     """A recording as mono float64 (channels averaged) and its sample rate; SpeechError if unreadable."""
 
+    low, high = USER_AUDIO_RATES_HZ
     try:
+        info = soundfile.info(str(path))
+        if not (low <= info.samplerate <= high and 1 <= info.channels <= USER_AUDIO_MAX_CHANNELS):
+            raise SpeechError(
+                f"the recording {path} claims {info.channels} channel(s) at {info.samplerate} Hz; expected "
+                f"1 to {USER_AUDIO_MAX_CHANNELS} channels at {low} to {high} Hz: export it again"
+            )
+        if info.frames > MAX_RECORDING_S * info.samplerate:
+            raise SpeechError(
+                f"the recording {path} lasts {info.frames / info.samplerate:.0f} s; one phrase is at most "
+                f"{MAX_RECORDING_S} s: trim it"
+            )
         data, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
     except (OSError, RuntimeError) as exc:  # LibsndfileError is a RuntimeError
         raise SpeechError(f"cannot read the recording {path}: {exc} (expected a WAV or FLAC file)") from None
     if data.size == 0:
         raise SpeechError(f"the recording {path} is empty; record the phrase again or delete the file")
+    if not np.isfinite(data).all():
+        raise SpeechError(
+            f"the recording {path} holds samples that are not numbers (NaN or infinite): export it again"
+        )
     return data.mean(axis=1), int(rate)
 
 
@@ -58,7 +80,10 @@ def recording_key(text: str, path: Path) -> str:
     """The clip key of a recording: its text and its exact bytes (never a speech cache key)."""
     digest = hashlib.sha256()
     digest.update(b"recording\0" + text.encode("utf-8") + b"\0")
-    digest.update(path.read_bytes())
+    try:
+        digest.update(read_capped(path, MAX_RECORDING_BYTES))
+    except OSError as exc:
+        raise SpeechError(f"cannot read the recording {path}: {exc.strerror or exc}") from None
     return "rec-" + digest.hexdigest()
 
 

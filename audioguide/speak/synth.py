@@ -15,7 +15,7 @@ from typing import cast
 
 import numpy as np
 
-from audioguide.errors import EngineUnavailable, SpeechError
+from audioguide.errors import CacheError, EngineUnavailable, SpeechError
 from audioguide.model.clip import Clip
 from audioguide.model.voice import VoiceProfile
 from audioguide.speak.cache import SpeechCache, speech_key
@@ -192,7 +192,10 @@ def speak(
         nonlocal done
         samples = cache.get(key, SAMPLE_RATE)
         if samples is None:
-            raise SpeechError(f"the speech cache at {cache.root} lost the clip for {text[:60]!r}")
+            raise CacheError(
+                f"the speech cache at {cache.root} lost the clip for {text[:60]!r} as it was written; "
+                "is another program clearing it? Point AUDIOGUIDE_CACHE at another folder"
+            )
         clips[text] = Clip(key, text, samples, "engine")
         done += 1
         if progress:

@@ -20,7 +20,7 @@ from typing import cast
 
 import numpy as np
 
-from audioguide.errors import AudioguideError
+from audioguide.errors import AudioguideError, CacheError
 from audioguide.speak.cache import SpeechCache
 from audioguide.speak.clips import postprocess
 from audioguide.speak.engines import make_engine
@@ -66,6 +66,8 @@ def main(argv: list[str]) -> int:
                 raise type(exc)(f"{what}: {exc}") from None
             SpeechCache(Path(cache_root)).put(key, clip, SAMPLE_RATE)
             send(replies, (True, None))
+        except CacheError as exc:  # about the cache folder: the engine's fix would mislead
+            send(replies, (False, str(exc)))
         except AudioguideError as exc:
             send(replies, (False, f"{exc}; {fix}"))
         except Exception as exc:  # e.g. an engine that returned something other than PCM bytes

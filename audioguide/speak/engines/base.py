@@ -17,6 +17,8 @@ from audioguide.speak.engines.tone import ToneEngine
 
 DEFAULT_TIMEOUT_S = 30.0
 TIMEOUT_ENV = "AUDIOGUIDE_SPEECH_TIMEOUT"
+MAX_TIMEOUT_S = 3600.0
+"""No phrase takes an hour; a longer timeout (or inf) would let a hung engine hang the build."""
 
 
 class Engine(Protocol):
@@ -118,6 +120,9 @@ def speech_timeout_s(override: float | None = None) -> float:
             value = float(raw)
         except ValueError:
             raise SpeechError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
-    if not value > 0:
-        raise SpeechError(f"the speech timeout must be more than 0 seconds, not {value}")
+    if not 0 < value <= MAX_TIMEOUT_S:  # also refuses nan and inf
+        raise SpeechError(
+            f"the speech timeout ({TIMEOUT_ENV}) must be more than 0 and at most {MAX_TIMEOUT_S:g} "
+            f"seconds, not {value}"
+        )
     return value
