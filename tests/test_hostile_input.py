@@ -195,7 +195,7 @@ def test_a_png_signature_with_an_html_body_is_not_a_cover(
     series = series_with(tmp_path, "image: cover.png\n")
     code, err = run(["series", "plan", str(series), "-o", str(tmp_path / "site"), "--engine", "tone"], capsys)
     assert code == 2
-    assert "image: 'cover.png' is not a PNG image: its content does not decode as PNG" in err
+    assert "image: 'cover.png': its content does not decode as PNG or JPEG" in err
 
 
 def test_a_transparent_cover_is_flattened(tmp_path: Path) -> None:

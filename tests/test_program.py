@@ -45,9 +45,9 @@ def steps(episode: Episode) -> dict[str, object]:
 
 def test_a_program_is_twelve_numbered_weekly_episodes(program: Series) -> None:
     assert [e.number for e in program.episodes] == list(range(1, 13))
-    assert program.episodes[0].title == "Week 1, Session 1: Lower Back"
-    assert program.episodes[11].title == "Week 4, Session 3: Lower Back"
-    assert program.episodes[4].filename == "05-week-2-session-2-lower-back.mp3"
+    assert program.episodes[0].title == "Week 1, Session 1 of Back Care in Four Weeks"
+    assert program.episodes[11].title == "Week 4, Session 3 of Back Care in Four Weeks"
+    assert program.episodes[4].filename == "05-week-2-session-2.mp3"
     assert all(e.routine.duration_ms == 900_000 for e in program.episodes)
 
 
@@ -73,7 +73,7 @@ def test_poses_are_introduced_a_few_at_a_time(program: Series) -> None:
     seen: set[str] = set()
     for e in program.episodes:
         new = set(steps(e)) - seen
-        assert len(new) <= (6 if e.number == 1 else 2), (e.number, new)
+        assert len(new) <= (8 if e.number == 1 else 2), (e.number, new)
         seen |= new
 
 
@@ -143,7 +143,7 @@ def test_a_creator_can_replace_reorder_and_pin(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    pinned = out / "01-week-1-session-2-lower-back.yaml"
+    pinned = out / "01-week-1-session-2.yaml"
     (tmp_path / "pinned.yaml").write_text(pinned.read_text(encoding="utf-8"), encoding="utf-8")
     again = load_series(write(tmp_path, PROGRAM + "episodes:\n  - routine: pinned.yaml\n"))
     assert again.episodes[0].routine.steps == series.episodes[0].routine.steps
@@ -218,6 +218,6 @@ def test_a_small_program_builds_and_every_episode_passes_the_check(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "site").glob("*.mp3")) == [
-        "01-week-1-session-1-neck-and-shoulders.mp3",
-        "02-week-2-session-1-neck-and-shoulders.mp3",
+        "01-week-1-session-1.mp3",
+        "02-week-2-session-1.mp3",
     ]

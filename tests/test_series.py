@@ -250,7 +250,7 @@ def test_a_transparent_png_is_flattened_to_rgb_and_a_jpeg_is_accepted(tmp_path: 
     with pytest.raises(RoutineError, match="GIF image; expected PNG or JPEG"):
         load_series(tmp_path / "short.yaml")
     (tmp_path / "cover.gif").write_text("not an image", encoding="utf-8")
-    with pytest.raises(RoutineError, match="not a PNG or JPEG image"):
+    with pytest.raises(RoutineError, match="does not decode as PNG or JPEG"):
         load_series(tmp_path / "short.yaml")
 
 

@@ -162,7 +162,15 @@ def make(
     for note in made.generated.notes:
         click.echo(f"audioguide: note: {note}", err=True)
     if not then_build:
-        click.echo(f"next: audioguide plan {target}   or   audioguide build {target}")
+        shaping = "".join(
+            f" --{name} {value}"
+            for name, value, default in (
+                ("verbosity", options.compile.verbosity, "full"),
+                ("pace", options.compile.pace, "normal"),
+            )
+            if value != default
+        )  # the length was fitted for these: the routine file cannot hold them
+        click.echo(f"next: audioguide plan{shaping} {target}   or   audioguide build{shaping} {target}")
         return
     audio = target.with_suffix(".mp3")
     result = run_build(made.routine, replace(options, output=audio), progress=progress)

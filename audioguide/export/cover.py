@@ -59,8 +59,10 @@ def user_cover(data: bytes) -> tuple[bytes, int, int]:
         if max(opened.size) > MAX_SIZE:  # never decode a giant; the caller reports the size
             return data, opened.width, opened.height
         opened.load()  # every pixel: a PNG signature before an HTML page or a truncated file fails here
+    except PILImage.UnidentifiedImageError:
+        raise ExportError("its content does not decode as PNG or JPEG") from None
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
-        raise ExportError(f"not a PNG or JPEG image ({exc})") from None
+        raise ExportError(f"its content does not decode as PNG or JPEG ({exc})") from None
     if opened.format not in USER_COVER_FORMATS:
         raise ExportError(f"a {opened.format} image; expected PNG or JPEG")
     if opened.format == "PNG" and opened.mode == "RGB" and "transparency" not in opened.info:

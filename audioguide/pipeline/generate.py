@@ -429,8 +429,8 @@ class _Generator:
                 return 1.0
             return max((1.0 + move_ms(h, pose.position) / 4000) ** -1 for h in here)
 
-        def new(candidates: list[Pose]) -> list[Choice] | None:
-            pose = self.pick(self.balanced(candidates, mains, ends), weight)
+        def new(candidates: list[Pose], balance: bool = True) -> list[Choice] | None:
+            pose = self.pick(self.balanced(candidates, mains, ends) if balance else candidates, weight)
             return None if pose is None else [*mains, Choice(pose, "main")]
 
         def again(candidates: list[Choice]) -> list[Choice] | None:
@@ -453,6 +453,7 @@ class _Generator:
             lambda: again(repeatable),
             lambda: new(others),
             lambda: new(unlimited),
+            lambda: new(unlimited, balance=False),  # the last resort: nothing else is left
         ):
             result = grown()
             if result is not None:
@@ -473,7 +474,7 @@ class _Generator:
             kept = [p for p in candidates if p.spine != "extension"]
         else:
             return candidates
-        return kept or candidates
+        return kept
 
     def arrange(self, warm: Pose | None, mains: list[Choice], close: Pose | None) -> list[Choice]:
         """Warm-up, main work grouped by position in the order with the least moving, then the close."""
