@@ -18,11 +18,10 @@ and needs no speech to plan; the schedule meets each length exactly with every h
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from audioguide.compile.compiler import HOLD_STRETCH
-from audioguide.compile.compiler import Options as CompileOptions
-from audioguide.pipeline.generate import DEFAULT_PROPS, WHERE, Generated, Request, generate, routine_yaml
+from audioguide.pipeline.generate import Generated, Request, generate, routine_yaml
 
 FIRST_SESSION_POSES = 8
 NEW_PER_SESSION = 2
@@ -32,19 +31,12 @@ A session short of poses repeats what it has (rounds) before it adds more."""
 
 @dataclass(frozen=True)
 class Program:
-    """What a series file's ``program:`` asks for."""
+    """What a series file's ``program:`` asks for: every session's request, weeks of them."""
 
     weeks: int
     per_week: int
-    length_ms: int
-    focus: tuple[str, ...] = ("whole body",)
-    where: tuple[str, ...] = tuple(WHERE)
-    avoid: tuple[str, ...] = ()
-    props: tuple[str, ...] = DEFAULT_PROPS
-    level: str = "gentle"
-    seed: int = 1
+    request: Request  # length, focus, where, avoid, props, level, seed and verbosity of every session
     new_per_session: int = NEW_PER_SESSION
-    verbosity: str = "full"
 
     @property
     def sessions(self) -> int:
@@ -89,15 +81,9 @@ def sessions(program: Program, series: str) -> list[Session]:
     known: frozenset[str] = frozenset()
     out = []
     for number in range(1, program.sessions + 1):
-        request = Request(
-            length_ms=program.length_ms,
-            focus=program.focus,
-            where=program.where,
-            avoid=program.avoid,
-            props=program.props,
-            level=program.level,
-            seed=program.seed * 1000 + number,
-            compile=CompileOptions(verbosity=program.verbosity),
+        request = replace(
+            program.request,
+            seed=program.request.seed * 1000 + number,
             hold_scale=program.hold_scale(number),
             known=known,
             new_limit=FIRST_SESSION_POSES if number == 1 else program.new_per_session,

@@ -16,6 +16,7 @@ import yaml
 
 from audioguide import __version__
 from audioguide.compile.compiler import PACES, VERBOSITY
+from audioguide.compile.compiler import Options as CompileOptions
 from audioguide.errors import ExportError, OptionError, RoutineError
 from audioguide.export.cover import user_cover
 from audioguide.fsutil import is_file, read_capped
@@ -452,32 +453,21 @@ def _program(doc: Doc, node: yaml.Node) -> Program:
         lists[name] = tuple(str(v) for v in values if v != "none")
     level = str(doc.value(fields["level"], "program.level")) if "level" in fields else "gentle"
     verbosity = _choice(doc, fields["verbosity"], "program.verbosity") if "verbosity" in fields else "full"
-    program = Program(
-        weeks=counts["weeks"],
-        per_week=counts["per_week"],
-        length_ms=_duration(doc, fields["length"], "program.length"),
-        focus=lists.get("focus", ("whole body",)),
-        where=lists.get("where", tuple(WHERE)),
-        avoid=lists.get("avoid", ()),
-        props=lists.get("props", DEFAULT_PROPS),
-        level=level,
-        seed=counts.get("seed", 1),
-        new_per_session=counts.get("new_per_session", 2),
-        verbosity=verbosity,
-    )
-    try:  # the generator's own checks, reported against the program's keys
-        Request(
-            length_ms=program.length_ms,
-            focus=program.focus,
-            where=program.where,
-            avoid=program.avoid,
-            props=program.props,
-            level=program.level,
-            seed=program.seed,
+    try:  # the generator checks what it is asked; its errors are reported against the program's keys
+        request = Request(
+            length_ms=_duration(doc, fields["length"], "program.length"),
+            focus=lists.get("focus", ("whole body",)),
+            where=lists.get("where", tuple(WHERE)),
+            avoid=lists.get("avoid", ()),
+            props=lists.get("props", DEFAULT_PROPS),
+            level=level,
+            seed=counts.get("seed", 1),
+            compile=CompileOptions(verbosity=verbosity),
         )
     except OptionError as exc:
         target = fields.get(exc.option, node)
         raise doc.error(target, f"program.{exc.option}", exc.message) from None
+    program = Program(counts["weeks"], counts["per_week"], request, counts.get("new_per_session", 2))
     if program.sessions > 100:
         raise doc.error(node, "program", f"{program.sessions} sessions; a program has at most 100")
     return program
