@@ -141,6 +141,16 @@ class _Checker:
     def fail(self, field: str, message: str) -> ValueError:
         return ValueError(f"poses.yaml: pose {self.id!r}, field {field!r}: {message}")
 
+    def choice(self, field: str, value: Any, allowed: tuple[str, ...]) -> str:
+        if value not in allowed:
+            raise self.fail(field, f"{value!r} is not one of {', '.join(allowed)}")
+        return str(value)
+
+    def flag(self, field: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(field, f"expected true or false, got {value!r}")
+        return value
+
     def text(self, field: str, value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             raise self.fail(field, f"expected non-empty text, got {value!r}")
@@ -190,12 +200,8 @@ def _pose(raw: Any, index: int) -> Pose:
         raise check.fail("id", "use lower-case kebab-case, such as 'knee-to-chest'")
     if name[0].isupper():
         raise check.fail("name", f"{name!r} is spoken inside sentences: start it lower case")
-    if position not in POSITIONS:
-        raise check.fail("position", f"{position!r} is not one of {', '.join(POSITIONS)}")
-    if kind not in KINDS:
-        raise check.fail("kind", f"{kind!r} is not 'hold' or 'reps'")
-    if not isinstance(one_sided, bool):
-        raise check.fail("one_sided", f"expected true or false, got {one_sided!r}")
+    position, kind = check.choice("position", position, POSITIONS), check.choice("kind", kind, KINDS)
+    one_sided = check.flag("one_sided", one_sided)
     setup, cues = check.says("setup", 2, 4, SETUP_WORDS), check.says("cues", 2, 4, CUE_WORDS)
     brief, release = check.line("brief", BRIEF_WORDS), check.line("release", RELEASE_WORDS)
     easier = check.line("easier", EASIER_WORDS, lower=True)
@@ -216,13 +222,9 @@ def _pose(raw: Any, index: int) -> Pose:
     if set(props) - set(PROPS):
         raise check.fail("props", f"{sorted(set(props) - set(PROPS))[0]!r} is not one of {', '.join(PROPS)}")
     alternatives = check.texts("alternatives", 0, 4)
-    level, spine, calm = raw.get("level", "gentle"), raw.get("spine", "neutral"), raw.get("calm", False)
-    if level not in LEVELS:
-        raise check.fail("level", f"{level!r} is not one of {', '.join(LEVELS)}")
-    if spine not in SPINE:
-        raise check.fail("spine", f"{spine!r} is not one of {', '.join(SPINE)}")
-    if not isinstance(calm, bool):
-        raise check.fail("calm", f"expected true or false, got {calm!r}")
+    level = check.choice("level", raw.get("level", "gentle"), LEVELS)
+    spine = check.choice("spine", raw.get("spine", "neutral"), SPINE)
+    calm = check.flag("calm", raw.get("calm", False))
     return Pose(
         id=pose_id,
         name=name,
