@@ -243,7 +243,7 @@ def test_phrase_placeholders_and_lengths() -> None:
 
 def test_safety_note_covers_what_it_must() -> None:
     note = " ".join(phrases()["safety_full"]).lower()
-    for needed in ("not medical advice", "comfortable", "sharp", "numbness", "tingling", "below the knee",
+    for needed in ("not medical advice", "comfortable", "sharp", "numbness", "tingling", "into an arm or leg",
                    "pregnant", "surgery", "clinician"):  # fmt: skip
         assert needed in note, needed
     closing = " ".join(phrases()["closing"]).lower()

@@ -360,6 +360,8 @@ class _Compiler:
                 lines[0] == self.position_line or (moved and len(lines[0].split()) <= ARRIVAL_ONLY_WORDS)
             ):
                 lines = lines[1:]  # already there just so, or the move said it: don't ask again
+            elif moved and len(lines) > 1 and lines[0].lower().startswith("open your eyes"):
+                lines = lines[1:]  # the move opened the eyes and stood up already
             self.position_line = pose.text(pose.setup[0], side)
             out = [self.say(s, 500) for s in lines]
             if pose.easier:
