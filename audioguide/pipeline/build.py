@@ -203,7 +203,8 @@ def build(
     requested = render_options.ambience if render_options.ambience not in ("", "none") else None
     ambience = options.ambience or requested or routine.ambience
     render_options = replace(render_options, ambience=ambience, ambience_base=routine.base_dir)
-    mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
+    clips = {c.key: c.samples for c in plan.clips.values()}
+    mixer = Mixer(timeline, clips, render_options, options.cache_dir or default_cache_dir())
     stream, report = master(mixer, get_format(fmt).headroom_db)
     stream = prefetch(stream)
     if progress:

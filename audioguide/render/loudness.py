@@ -7,9 +7,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.optimize import brentq
-from scipy.signal import sosfilt
+
+from audioguide.render.dsp import BiquadCascade, find_root, running_mean, sliding_max
 
 Array = np.ndarray
 
@@ -29,11 +28,11 @@ _ABSOLUTE_GATE_LUFS = -70.0  # BS.1770-4 §2.5: absolute gate
 _RELATIVE_GATE_LU = -10.0  # BS.1770-4 §2.6: relative gate below the absolutely gated loudness
 _SEGMENTS_PER_SECOND = 10  # 100 ms segments; a gating block is 4 of them (400 ms, 75 % overlap)
 _SEGMENTS_PER_BLOCK = 4
-_SUBBLOCK = 65_536  # K-weighting runs in slices of this many samples to bound memory on huge blocks
 
 
 def k_weighting_sos(rate: int) -> Array:
-    """The two K-weighting biquads (pre-filter shelf, RLB high-pass) for ``rate`` as scipy ``sos``."""
+    """The two K-weighting biquads (pre-filter shelf, RLB high-pass) for ``rate`` as second-order
+    sections (b0, b1, b2, 1, a1, a2)."""
     k = math.tan(math.pi * _SHELF_HZ / rate)
     vh = 10.0 ** (_SHELF_GAIN_DB / 20.0)
     vb = vh**_SHELF_BAND_EXPONENT
@@ -72,17 +71,56 @@ def _check_layout(rate: int, channels: int) -> None:
 
 
 class _KWeightedPower:
-    """K-weighting filter state carried across blocks; turns frames into per-sample weighted power."""
+    """K-weighting filter state carried across blocks; turns frames into per-sample weighted power.
+
+    The filter runs on spans of ``span`` frames at fixed stream positions, whatever blocks the caller
+    adds, so every reading is the same to the last bit however the stream was cut; ``push`` returns the
+    frames it has filtered so far, and ``tail`` filters the unfinished span without committing it."""
 
     def __init__(self, rate: int, channels: int) -> None:
-        self._sos = k_weighting_sos(rate)
-        self._zi = np.zeros((self._sos.shape[0], channels, 2))
+        sos = k_weighting_sos(rate)
+        # One filter per channel; silence costs no more than sound (no subnormal states: see dsp.py).
+        self._filters = [BiquadCascade(sos) for _ in range(channels)]
+        self.span = self._filters[0].span
+        self._pending: list[Array] = []
+        self._pending_rows = 0
 
-    def squares(self, part: Array) -> Array:
+    def push(self, frames: Array) -> Iterator[tuple[Array, Array]]:
+        """Add (n, channels) frames; yield (frames, squares) for every span now complete."""
+        if frames.shape[0] == 0:
+            return
+        self._pending.append(frames)
+        self._pending_rows += frames.shape[0]
+        if self._pending_rows < self.span:
+            return
+        buf = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        whole = buf.shape[0] // self.span * self.span
+        for start in range(0, whole, self.span):
+            part = buf[start : start + self.span]
+            yield part, self._squares(part)
+        rest = buf[whole:]
+        self._pending = [rest.copy()] if rest.shape[0] else []
+        self._pending_rows = rest.shape[0]
+
+    def tail(self) -> tuple[Array, Array] | None:
+        """(frames, squares) of the unfinished span, filtered on a copy of the state; None if empty."""
+        if not self._pending_rows:
+            return None
+        part = np.concatenate(self._pending)
+        saved = [f.state.copy() for f in self._filters]
+        squares = self._squares(part)
+        for f, state in zip(self._filters, saved, strict=True):
+            f.state = state
+        return part, squares
+
+    def _squares(self, part: Array) -> Array:
         """Sum over channels of the K-weighted squares of ``part`` (n, channels)."""
-        weighted, self._zi = sosfilt(self._sos, part.T.astype(np.float64), axis=-1, zi=self._zi)
+        total = np.zeros(part.shape[0])
         # Channel weights are 1.0 for L, R and mono (BS.1770-4 Table 3), so the sum is unweighted.
-        return np.einsum("cn,cn->n", weighted, weighted)
+        for channel, k_filter in zip(part.T, self._filters, strict=True):
+            weighted = k_filter.process(channel)
+            total += weighted * weighted
+        return total
 
 
 class LoudnessMeter:
@@ -103,9 +141,8 @@ class LoudnessMeter:
 
     def add(self, block: Array) -> None:
         """Measure the next ``block`` (any length); filter state carries over to the next call."""
-        frames = _as_frames(block, self.channels)
-        for start in range(0, frames.shape[0], _SUBBLOCK):
-            self._take(self._power.squares(frames[start : start + _SUBBLOCK]))
+        for _, squares in self._power.push(_as_frames(block, self.channels)):
+            self._take(squares)
 
     def _take(self, squares: Array) -> None:
         buf = np.concatenate([self._pending, squares])
@@ -122,7 +159,14 @@ class LoudnessMeter:
 
     def integrated(self) -> float:
         """Gated integrated loudness in LUFS of everything added so far; ``-inf`` for silence."""
-        return _gated_loudness(np.asarray(self._energies), self.rate)
+        energies = self._energies
+        tail = self._power.tail()
+        if tail is not None:  # the unfinished span counts too, without being committed
+            saved = self._pending, list(self._energies), self._samples
+            self._take(tail[1])
+            energies = self._energies
+            self._pending, self._energies, self._samples = saved
+        return _gated_loudness(np.asarray(energies), self.rate)
 
 
 def _gated_loudness(energies: Array, rate: int) -> float:
@@ -357,7 +401,7 @@ class _LimiterState:
             needed = np.maximum(np.log(envelope.astype(np.float64) / self.target), 0.0)  # in nepers
         # Hold: each sample takes the largest reduction needed from _HALF before to lookahead + _HALF after.
         width = self.lookahead + 2 * _HALF + 1
-        held = maximum_filter1d(needed, width, mode="nearest")[width // 2 : width // 2 + size]
+        held = sliding_max(needed, width)[:size]
         if first:
             # Before the stream there is silence, so the gain may already sit at the first peak's
             # reduction at sample 0 rather than ramping in from unity too late.
@@ -389,17 +433,11 @@ class _LimiterState:
         second = self.lookahead - first
         curve = np.concatenate([self.history, released])
         self.history = curve[-self.lookahead :].copy()
-        return _moving_average(_moving_average(curve, first + 1), second + 1)
+        return running_mean(running_mean(curve, first + 1), second + 1)
 
     def _shape(self, x: Array) -> Array:
         out = np.ascontiguousarray(x, dtype=np.float32)
         return out[:, 0] if self.mono else out
-
-
-def _moving_average(x: Array, width: int) -> Array:
-    """Mean of each run of ``width`` consecutive values (length len(x) - width + 1)."""
-    centred = uniform_filter1d(x, width)  # window [i - width//2, i - width//2 + width)
-    return centred[width // 2 : width // 2 + x.size - width + 1]
 
 
 # --- Predicting the limiter's effect on loudness ---------------------------------------------------------
@@ -435,11 +473,8 @@ class LoudnessProfile:
 
     def add(self, block: Array) -> None:
         """Summarise the next ``block`` (any length); filter state carries over to the next call."""
-        frames = _as_frames(block, self.channels)
-        for start in range(0, frames.shape[0], _SUBBLOCK):
-            part = frames[start : start + _SUBBLOCK]
-            peaks = np.abs(part).max(axis=1).astype(np.float32)  # linked: the louder channel
-            self._take(self._power.squares(part), peaks)
+        for part, squares in self._power.push(_as_frames(block, self.channels)):
+            self._take(squares, _peaks(part))
         self._cache = None
 
     def _take(self, squares: Array, peaks: Array) -> None:
@@ -452,7 +487,8 @@ class LoudnessProfile:
         if complete > self._chunks:
             bounds = np.arange(self._chunks, complete + 1, dtype=np.int64) * self.rate // self._chunk_rate
             bounds -= origin
-            self._energy_parts.append(np.add.reduceat(squares[: bounds[-1]], bounds[:-1]))
+            # float32 from the start (an hour is ~2.3 M chunks): the same values as converting later.
+            self._energy_parts.append(np.add.reduceat(squares[: bounds[-1]], bounds[:-1]).astype(np.float32))
             self._peak_parts.append(np.maximum.reduceat(peaks[: bounds[-1]], bounds[:-1]))
             self._chunks = complete
             squares, peaks = squares[bounds[-1] :], peaks[bounds[-1] :]
@@ -461,10 +497,22 @@ class LoudnessProfile:
     def _arrays(self) -> tuple[Array, Array]:
         """(energy per chunk, sample peak per chunk), float32, of the complete 100 ms segments."""
         if self._cache is None:
-            # Kept as one array each from now on (no second copy): an hour is ~2.3 M chunks, 18 MB.
-            energy = np.concatenate([np.zeros(0, np.float32), *self._energy_parts]).astype(np.float32)
-            peak = np.concatenate([np.zeros(0, np.float32), *self._peak_parts])
-            self._energy_parts, self._peak_parts = [energy], [peak]
+            committed = sum(part.size for part in self._energy_parts)
+            extra_energy: list[Array] = []
+            extra_peak: list[Array] = []
+            tail = self._power.tail()
+            if tail is not None:  # the unfinished K-weighting span counts too, without being committed
+                parts = self._energy_parts, self._peak_parts
+                saved = self._pending_squares, self._pending_peaks, self._samples, self._chunks
+                self._energy_parts, self._peak_parts = extra_energy, extra_peak
+                self._take(tail[1], _peaks(tail[0]))
+                self._energy_parts, self._peak_parts = parts
+                self._pending_squares, self._pending_peaks, self._samples, self._chunks = saved
+            # One array each from now on (an hour is ~2.3 M chunks, 9 MB each), the committed part a
+            # view of it, so there is never a second copy.
+            energy = np.concatenate([np.zeros(0, np.float32), *self._energy_parts, *extra_energy])
+            peak = np.concatenate([np.zeros(0, np.float32), *self._peak_parts, *extra_peak])
+            self._energy_parts, self._peak_parts = [energy[:committed]], [peak[:committed]]
             usable = energy.size // self._per_segment * self._per_segment
             self._cache = energy[:usable], peak[:usable]
         return self._cache
@@ -504,7 +552,7 @@ class LoudnessProfile:
             with np.errstate(divide="ignore"):  # silent chunks: log(0) = -inf, no reduction
                 needed = np.maximum(np.log(peak[lo:hi].astype(np.float64)) + offset, 0.0)  # nepers
             padded = np.concatenate([np.zeros(behind - (start - lo)), needed, np.zeros(ahead - (hi - stop))])
-            held = maximum_filter1d(padded, width, mode="nearest")[width // 2 : width // 2 + stop - start]
+            held = sliding_max(padded, width)[: stop - start]
             reduction, previous = _decaying_max(held, decay, previous)
             out = energy[start:stop] * (gain * gain) * np.exp(-2.0 * reduction)
             segments[start // self._per_segment : stop // self._per_segment] = out.reshape(
@@ -530,7 +578,12 @@ class LoudnessProfile:
         top = linear + max_limiting_db
         if shortfall(top) < 0.0:
             return None
-        return float(brentq(shortfall, linear, top, xtol=0.002))
+        return find_root(shortfall, linear, top, xtol=0.002)
+
+
+def _peaks(frames: Array) -> Array:
+    """Per-frame sample peak, linked across channels (the louder one), float32."""
+    return np.abs(frames).max(axis=1).astype(np.float32)
 
 
 def _decaying_max(held: Array, decay: float, previous: float = -math.inf) -> tuple[Array, float]:
