@@ -397,6 +397,8 @@ class _LimiterState:
             self.history[:] = 0.0
             return self._shape(x)
         envelope = _true_peak_envelope(padded)  # covers [start - _HALF, end + lookahead + _HALF)
+        if not self.history.any() and float(envelope.max()) <= self.target:
+            return self._shape(x)  # no reduction needed in reach, none carried in: the same pass-through
         with np.errstate(divide="ignore"):  # silent samples: log(0) = -inf, i.e. no reduction
             needed = np.maximum(np.log(envelope.astype(np.float64) / self.target), 0.0)  # in nepers
         # Hold: each sample takes the largest reduction needed from _HALF before to lookahead + _HALF after.
