@@ -121,12 +121,15 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=3, help="interleaved rounds (medians are reported)")
     parser.add_argument("--quick", action="store_true", help="one round, and no cold neural build")
+    parser.add_argument("--cli", type=Path, default=CLI, help="the audioguide command to time")
     parser.add_argument("--make-pcm", nargs=2, metavar=("CACHE", "PCM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.make_pcm:
         make_pcm(Path(args.make_pcm[0]), Path(args.make_pcm[1]))
         return 0
     runs = 1 if args.quick else args.runs
+    global CLI
+    CLI = args.cli
     work = Path(tempfile.mkdtemp(prefix="audioguide-bench-"))
     out = work / "session.mp3"
     warm_cache = work / "warm-cache"
