@@ -90,8 +90,8 @@ def run(argv: list[str], env: dict[str, str] | None = None) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def build_argv(out: Path, *extra: str, routine: str = ROUTINE) -> list[str]:
-    return [str(CLI), "build", routine, *extra, "-q", "-o", str(out)]
+def build_argv(cli: str, out: Path, *extra: str, routine: str = ROUTINE) -> list[str]:
+    return [cli, "build", routine, *extra, "-q", "-o", str(out)]
 
 
 def make_pcm(cache: Path, path: Path) -> None:
@@ -128,8 +128,7 @@ def main() -> int:
         make_pcm(Path(args.make_pcm[0]), Path(args.make_pcm[1]))
         return 0
     runs = 1 if args.quick else args.runs
-    global CLI
-    CLI = args.cli
+    cli = str(args.cli)
     work = Path(tempfile.mkdtemp(prefix="audioguide-bench-"))
     out = work / "session.mp3"
     warm_cache = work / "warm-cache"
@@ -138,8 +137,8 @@ def main() -> int:
     print("  machine: the verdicts use CPU seconds; on a shared machine wall time includes the neighbours")
 
     # Populate the warm cache (neural and eSpeak speech, rotated clips, cover), then the floor's PCM.
-    run(build_argv(out), env)
-    run(build_argv(out, "--voice", "espeak"), env)
+    run(build_argv(cli, out), env)
+    run(build_argv(cli, out, "--voice", "espeak"), env)
     pcm = work / "flagship.pcm"
     run([sys.executable, __file__, "--make-pcm", str(warm_cache), str(pcm)])
     seconds = pcm.stat().st_size / 2 / 44_100
@@ -149,18 +148,18 @@ def main() -> int:
     rows: dict[str, list[Run]] = {"floor": [], "warm": [], "cold espeak": [], "cold neural": []}
     for r in range(runs):
         rows["floor"].append(run(floor_argv))
-        rows["warm"].append(run(build_argv(out), env))
+        rows["warm"].append(run(build_argv(cli, out), env))
         cold_env = {**os.environ, "AUDIOGUIDE_CACHE": str(work / f"cold-espeak-{r}")}
-        rows["cold espeak"].append(run(build_argv(out, "--voice", "espeak"), cold_env))
+        rows["cold espeak"].append(run(build_argv(cli, out, "--voice", "espeak"), cold_env))
         if not args.quick:
             cold_env = {**os.environ, "AUDIOGUIDE_CACHE": str(work / f"cold-neural-{r}")}
-            rows["cold neural"].append(run(build_argv(out), cold_env))
+            rows["cold neural"].append(run(build_argv(cli, out), cold_env))
         for name in ("cold-espeak", "cold-neural"):
             shutil.rmtree(work / f"{name}-{r}", ignore_errors=True)
 
     # The series no-op: build once, then time a rebuild that has nothing to do.
     site = work / "site"
-    series_argv = [str(CLI), "series", "build", str(SERIES), "-q", "-o", str(site), "--engine", "espeak"]
+    series_argv = [cli, "series", "build", str(SERIES), "-q", "-o", str(site), "--engine", "espeak"]
     run(series_argv, env)
     noop = [run(series_argv, env) for _ in range(runs)]
 
@@ -169,7 +168,7 @@ def main() -> int:
     for minutes in (10, 120):
         routine = work / f"bench-{minutes}.yaml"
         routine.write_text(long_routine(minutes), encoding="utf-8")
-        argv = build_argv(work / "m.mp3", "--voice", "espeak", routine=str(routine))
+        argv = build_argv(cli, work / "m.mp3", "--voice", "espeak", routine=str(routine))
         run(argv, env)  # the speech is cached: the second build is the one measured
         memory[f"{minutes} min eSpeak"] = run(argv, env).max_rss_mib
     memory["10 min neural (flagship)"] = statistics.median(r.max_rss_mib for r in rows["warm"])

@@ -6,6 +6,7 @@ import queue
 import threading
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -266,8 +267,13 @@ def phase_rotator_sos(rate: int) -> np.ndarray:
 
 
 def phase_rotator_id(rate: int) -> str:
-    """Everything the rotated samples depend on besides the clip: the rotated-clip cache's namespace."""
-    return f"phase-rotator v{PHASE_ROTATOR_VERSION} {PHASE_ROTATOR_HZ} Q{PHASE_ROTATOR_Q} {rate} Hz"
+    """Everything the rotated samples depend on besides the clip: the rotated-clip cache's namespace.
+    scipy's version is in it because its sosfilt does the filtering (read from its metadata, which is
+    cheap; importing scipy is not), so cold and warm builds give the same bytes after an upgrade too."""
+    return (
+        f"phase-rotator v{PHASE_ROTATOR_VERSION} {PHASE_ROTATOR_HZ} Q{PHASE_ROTATOR_Q} {rate} Hz "
+        f"scipy {metadata.version('scipy')}"
+    )
 
 
 def _rotated(cache: DerivedClipCache | None, clip: np.ndarray, rate: int) -> np.ndarray:
