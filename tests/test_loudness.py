@@ -15,8 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import lfilter
 
+from audioguide.render import loudness
 from audioguide.render.loudness import (
     LoudnessMeter,
+    LoudnessProfile,
     TruePeakMeter,
     integrated_loudness,
     k_weighting_sos,
@@ -252,3 +254,26 @@ def test_limiter_rejects_bad_settings() -> None:
         limit([], RATE, lookahead_ms=0)
     with pytest.raises(ValueError):
         limit([], RATE, ceiling_dbtp=float("nan"))
+
+
+def test_a_long_profile_spills_to_disk_and_reads_back_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Memory flat in length: past a page, the per-chunk summary lives in a temporary file. Whether it
+    # spilled (here after every 1,000 chunks) or not, every reading is the same to the last bit.
+    signal = _speech_like(30.0, seed=11) * 4.0
+
+    def readings() -> tuple[float, float, float | None]:
+        profile = LoudnessProfile(RATE, 1)
+        for start in range(0, signal.size, 10_000):
+            profile.add(signal[start : start + 10_000])
+        result = (
+            profile.integrated(),
+            profile.limited_loudness(6.0, -1.0),
+            profile.gain_for(-14.0, -1.0, 12.0),
+        )
+        profile.close()
+        return result
+
+    monkeypatch.setattr(loudness, "_STORE_PAGE", 1 << 40)
+    in_memory = readings()
+    monkeypatch.setattr(loudness, "_STORE_PAGE", 1_000)
+    assert readings() == in_memory

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+import weakref
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -450,6 +455,96 @@ class _LimiterState:
 # peak per ~1.6 ms chunk (64 per 100 ms loudness segment, about 30 MB for an hour of audio).
 _CHUNKS_PER_SEGMENT = 64
 _DECAY_SPAN = 1 << 16  # chunks per step of the log-domain release, to keep its sums well conditioned
+_STORE_PAGE = 1 << 16  # chunks a profile keeps in memory before it moves them to its spill file
+
+
+class _ChunkStore:
+    """Per-chunk energy and sample peak (float32) of a stream, appended in order and read back in spans.
+    Past one page they go to a temporary file, so that memory stays flat in the session's length (two
+    hours are ~4.6 M chunks, 37 MB as arrays); reading a span back gives exactly the values stored."""
+
+    def __init__(self) -> None:
+        self._files: tuple[IO[bytes], IO[bytes]] | None = None
+        self.spilled = 0  # chunks in the files
+        self._energy: list[Array] = []
+        self._peak: list[Array] = []
+        self._buffered = 0
+        self.peak_max = 0.0
+
+    @property
+    def size(self) -> int:
+        return self.spilled + self._buffered
+
+    def append(self, energy: Array, peak: Array) -> None:
+        self._energy.append(energy.astype(np.float32, copy=False))
+        self._peak.append(peak.astype(np.float32, copy=False))
+        self._buffered += energy.size
+        if peak.size:
+            self.peak_max = max(self.peak_max, float(peak.max()))
+        if self._buffered >= _STORE_PAGE:
+            if self._files is None:
+                # Open for the store's life (no with-block): closed by close(), or when it is collected.
+                self._files = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
+                weakref.finalize(self, _close_all, self._files)
+            for fh, parts in zip(self._files, (self._energy, self._peak), strict=True):
+                fh.seek(0, os.SEEK_END)
+                for part in parts:
+                    fh.write(part.astype("<f4", copy=False).tobytes())
+            self.spilled += self._buffered
+            self._energy, self._peak, self._buffered = [], [], 0
+
+    def read(self, start: int, stop: int) -> tuple[Array, Array]:
+        """(energy, peak) of chunks [start, stop), float32."""
+        out: list[tuple[Array, Array]] = []
+        if start < self.spilled and self._files is not None:
+            end = min(stop, self.spilled)
+            pair = []
+            for fh in self._files:
+                fh.seek(4 * start)
+                pair.append(np.frombuffer(fh.read(4 * (end - start)), dtype="<f4").astype(np.float32))
+            out.append((pair[0], pair[1]))
+        if stop > self.spilled and self._buffered:
+            energy, peak = np.concatenate(self._energy), np.concatenate(self._peak)
+            a, b = max(start, self.spilled) - self.spilled, stop - self.spilled
+            out.append((energy[a:b], peak[a:b]))
+        if len(out) == 1:
+            return out[0]
+        empty = np.zeros(0, np.float32)
+        return np.concatenate([empty, *(e for e, _ in out)]), np.concatenate([empty, *(p for _, p in out)])
+
+    def close(self) -> None:
+        """Delete the spill files; the store must not be read afterwards."""
+        if self._files is not None:
+            _close_all(self._files)
+            self._files = None
+
+
+def _close_all(files: tuple[IO[bytes], ...]) -> None:
+    for fh in files:
+        fh.close()
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """The profile as mastering reads it: the stored chunks, plus those of the K-weighting span not yet
+    committed (``extra``), cut to whole 100 ms segments (``size``)."""
+
+    store: _ChunkStore
+    extra_energy: Array
+    extra_peak: Array
+    size: int
+    peak_max: float
+
+    def read(self, start: int, stop: int) -> tuple[Array, Array]:
+        stop = min(stop, self.size)
+        committed = self.store.size
+        if stop <= committed:
+            return self.store.read(start, stop)
+        energy, peak = (
+            self.store.read(start, committed) if start < committed else (np.zeros(0, np.float32),) * 2
+        )
+        a, b = max(start, committed) - committed, stop - committed
+        return np.concatenate([energy, self.extra_energy[a:b]]), np.concatenate([peak, self.extra_peak[a:b]])
 
 
 class LoudnessProfile:
@@ -465,13 +560,13 @@ class LoudnessProfile:
         # boundary (k * rate // 10) is a chunk boundary, so the segments' energies are exact sums.
         self._per_segment = max(1, min(_CHUNKS_PER_SEGMENT, rate // _SEGMENTS_PER_SECOND))
         self._chunk_rate = _SEGMENTS_PER_SECOND * self._per_segment
-        self._energy_parts: list[Array] = []
-        self._peak_parts: list[Array] = []
+        self._store = _ChunkStore()
+        self._extra: tuple[list[Array], list[Array]] | None = None  # where _take puts a tail's chunks
         self._pending_squares = np.zeros(0)
         self._pending_peaks = np.zeros(0, dtype=np.float32)
         self._samples = 0
         self._chunks = 0
-        self._cache: tuple[Array, Array] | None = None
+        self._cache: _Summary | None = None
 
     def add(self, block: Array) -> None:
         """Summarise the next ``block`` (any length); filter state carries over to the next call."""
@@ -489,40 +584,54 @@ class LoudnessProfile:
         if complete > self._chunks:
             bounds = np.arange(self._chunks, complete + 1, dtype=np.int64) * self.rate // self._chunk_rate
             bounds -= origin
-            # float32 from the start (an hour is ~2.3 M chunks): the same values as converting later.
-            self._energy_parts.append(np.add.reduceat(squares[: bounds[-1]], bounds[:-1]).astype(np.float32))
-            self._peak_parts.append(np.maximum.reduceat(peaks[: bounds[-1]], bounds[:-1]))
+            # float32 from the start: the same values as converting later.
+            energy = np.add.reduceat(squares[: bounds[-1]], bounds[:-1]).astype(np.float32)
+            peak = np.maximum.reduceat(peaks[: bounds[-1]], bounds[:-1])
+            if self._extra is None:
+                self._store.append(energy, peak)
+            else:
+                self._extra[0].append(energy)
+                self._extra[1].append(peak)
             self._chunks = complete
             squares, peaks = squares[bounds[-1] :], peaks[bounds[-1] :]
         self._pending_squares, self._pending_peaks = squares.copy(), peaks.copy()
 
-    def _arrays(self) -> tuple[Array, Array]:
-        """(energy per chunk, sample peak per chunk), float32, of the complete 100 ms segments."""
+    def close(self) -> None:
+        """Release the profile's spill file (also done when it is garbage-collected)."""
+        self._store.close()
+        self._cache = None
+
+    def _summary(self) -> _Summary:
+        """The chunks of the complete 100 ms segments so far, the unfinished K-weighting span included."""
         if self._cache is None:
-            committed = sum(part.size for part in self._energy_parts)
-            extra_energy: list[Array] = []
-            extra_peak: list[Array] = []
+            extra: tuple[list[Array], list[Array]] = ([], [])
             tail = self._power.tail()
-            if tail is not None:  # the unfinished K-weighting span counts too, without being committed
-                parts = self._energy_parts, self._peak_parts
+            if tail is not None:  # measured without committing it: a later add() carries on as before
                 saved = self._pending_squares, self._pending_peaks, self._samples, self._chunks
-                self._energy_parts, self._peak_parts = extra_energy, extra_peak
-                self._take(tail[1], _peaks(tail[0]))
-                self._energy_parts, self._peak_parts = parts
-                self._pending_squares, self._pending_peaks, self._samples, self._chunks = saved
-            # One array each from now on (an hour is ~2.3 M chunks, 9 MB each), the committed part a
-            # view of it, so there is never a second copy.
-            energy = np.concatenate([np.zeros(0, np.float32), *self._energy_parts, *extra_energy])
-            peak = np.concatenate([np.zeros(0, np.float32), *self._peak_parts, *extra_peak])
-            self._energy_parts, self._peak_parts = [energy[:committed]], [peak[:committed]]
-            usable = energy.size // self._per_segment * self._per_segment
-            self._cache = energy[:usable], peak[:usable]
+                self._extra = extra
+                try:
+                    self._take(tail[1], _peaks(tail[0]))
+                finally:
+                    self._extra = None
+                    self._pending_squares, self._pending_peaks, self._samples, self._chunks = saved
+            empty = np.zeros(0, np.float32)
+            energy, peak = np.concatenate([empty, *extra[0]]), np.concatenate([empty, *extra[1]])
+            total = self._store.size + energy.size
+            usable = total // self._per_segment * self._per_segment
+            peak_max = max(self._store.peak_max, float(peak.max()) if peak.size else 0.0)
+            self._cache = _Summary(self._store, energy, peak, usable, peak_max)
         return self._cache
 
     def integrated(self) -> float:
         """Gated integrated loudness (LUFS) of everything added so far, as LoudnessMeter reads it."""
-        energy = self._arrays()[0]
-        return _gated_loudness(energy.reshape(-1, self._per_segment).sum(axis=1, dtype=np.float64), self.rate)
+        summary = self._summary()
+        segments = np.empty(summary.size // self._per_segment)
+        for start in range(0, summary.size, _DECAY_SPAN):
+            energy = summary.read(start, start + _DECAY_SPAN)[0]
+            rows = energy.reshape(-1, self._per_segment)
+            first = start // self._per_segment
+            segments[first : first + rows.shape[0]] = rows.sum(axis=1, dtype=np.float64)
+        return _gated_loudness(segments, self.rate)
 
     def limited_loudness(
         self, gain_db: float, ceiling_dbtp: float, lookahead_ms: float = 5.0, release_ms: float = 150.0
@@ -531,11 +640,11 @@ class LoudnessProfile:
         these settings. It replays the limiter's gain computer (hold, release) per chunk on sample
         peaks, in spans so that memory stays small; on speech it agrees with a measurement of the real
         limiter's output to ~0.05 LU. Content with large inter-sample peaks reads a little loud."""
-        energy, peak = self._arrays()
-        n = energy.size
+        summary = self._summary()
+        n = summary.size
         gain = 10.0 ** (gain_db / 20.0)
         target = 10.0 ** ((ceiling_dbtp - _LIMIT_MARGIN_DB) / 20.0)
-        if n == 0 or float(peak.max()) * gain <= target:
+        if n == 0 or summary.peak_max * gain <= target:
             return self.integrated() + gain_db  # the limiter never acts
         chunk = self.rate / self._chunk_rate  # samples per chunk
         lookahead = max(2, round(lookahead_ms * self.rate / 1000.0))
@@ -551,12 +660,14 @@ class LoudnessProfile:
         for start in range(0, n, _DECAY_SPAN):
             stop = min(start + _DECAY_SPAN, n)
             lo, hi = max(0, start - behind), min(n, stop + ahead)
+            energy, peak = summary.read(lo, hi)
+            energy = energy[start - lo : stop - lo]
             with np.errstate(divide="ignore"):  # silent chunks: log(0) = -inf, no reduction
-                needed = np.maximum(np.log(peak[lo:hi].astype(np.float64)) + offset, 0.0)  # nepers
+                needed = np.maximum(np.log(peak.astype(np.float64)) + offset, 0.0)  # nepers
             padded = np.concatenate([np.zeros(behind - (start - lo)), needed, np.zeros(ahead - (hi - stop))])
             held = sliding_max(padded, width)[: stop - start]
             reduction, previous = _decaying_max(held, decay, previous)
-            out = energy[start:stop] * (gain * gain) * np.exp(-2.0 * reduction)
+            out = energy * (gain * gain) * np.exp(-2.0 * reduction)
             segments[start // self._per_segment : stop // self._per_segment] = out.reshape(
                 -1, self._per_segment
             ).sum(axis=1)

@@ -343,6 +343,7 @@ def master(mixer: Mixer, headroom_db: float = 0.0) -> tuple[Iterator[np.ndarray]
             f"(the mix reads {measured:.1f} LUFS): choose a lower loudness target, e.g. --loudness -16"
         )
     predicted = profile.limited_loudness(gain_db, ceiling, **timing)
+    profile.close()
     blocks = mixer.blocks(voice_gain=float(10 ** (gain_db / 20)), bed_gain=mixer.default_bed_gain())
     stream = limit(blocks, rate, ceiling_dbtp=ceiling, **timing)
     return stream, MasterReport(measured, gain_db, options.loudness_lufs, ceiling, predicted)
