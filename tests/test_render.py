@@ -10,6 +10,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from audioguide.errors import RenderError
 from audioguide.model.timeline import CUE, HOLD, SPEECH, Chapter, Event, Timeline
+from audioguide.render import mixer as mixer_module
 from audioguide.render import sounds
 from audioguide.render.mixer import (
     AMBIENCE_BRIDGE_MS,
@@ -34,6 +36,7 @@ from audioguide.render.mixer import (
     master,
     pan_gains,
     prefetch,
+    rotate_phase,
 )
 
 RATE = 44_100
@@ -387,3 +390,35 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not condition():
         assert time.perf_counter() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_rotated_speech_is_cached_beside_the_speech_and_keyed_by_the_rotator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(3)
+    clip = (0.2 * rng.standard_normal(4_000)).astype(np.float32)
+    timeline = _timeline(6_000, [_speech(100, 4_000, "p")])
+    cold = Mixer(timeline, {"p": clip}, RenderOptions(), tmp_path)
+    assert len(list((tmp_path / "derived").rglob("*.f32"))) == 1
+    assert np.array_equal(cold.audio["p"], rotate_phase(clip, RATE))
+
+    calls = []
+    monkeypatch.setattr(mixer_module, "rotate_phase", lambda x, rate: calls.append(1) or x)
+    warm = Mixer(timeline, {"p": clip}, RenderOptions(), tmp_path)
+    assert not calls  # read from the cache, not filtered again
+    assert np.array_equal(warm.audio["p"], cold.audio["p"])
+    # Another rotator (here: another version) misses, and so does another clip.
+    monkeypatch.setattr(mixer_module, "PHASE_ROTATOR_VERSION", mixer_module.PHASE_ROTATOR_VERSION + 1)
+    Mixer(timeline, {"p": clip}, RenderOptions(), tmp_path)
+    Mixer(timeline, {"p": clip * np.float32(0.5)}, RenderOptions(), tmp_path)
+    assert len(calls) == 2
+
+
+def test_a_corrupt_rotated_clip_reads_as_a_miss(tmp_path: Path) -> None:
+    clip = np.linspace(-0.3, 0.3, 3_000, dtype=np.float32)
+    timeline = _timeline(4_000, [_speech(0, 3_000, "p")])
+    Mixer(timeline, {"p": clip}, RenderOptions(), tmp_path)
+    (entry,) = (tmp_path / "derived").rglob("*.f32")
+    entry.write_bytes(entry.read_bytes()[:-4] + b"\x00\x00\x80\x7f")  # a NaN where a sample was
+    again = Mixer(timeline, {"p": clip}, RenderOptions(), tmp_path)
+    assert np.array_equal(again.audio["p"], rotate_phase(clip, RATE))

@@ -51,9 +51,14 @@ _CHUNK = 1 << 16  # samples converted per step, so a huge block never doubles me
 _INT16_SCALE = 32767.0  # symmetric, like libsndfile's float->short: +1.0 and -1.0 both fit
 
 
-def to_int16(block: np.ndarray) -> np.ndarray:
-    """Float samples to int16, deterministically: clip to [-1, 1], scale, round half to even."""
-    return np.rint(np.clip(block, -1.0, 1.0) * _INT16_SCALE).astype(np.int16)
+def to_int16(block: np.ndarray, gain: float | np.floating = 1.0) -> np.ndarray:
+    """Float samples (times ``gain``) to int16, deterministically: clip to [-1, 1], scale, round half
+    to even. One working array, changed in place: the same values as the expression, fewer passes."""
+    work = block * gain
+    np.clip(work, -1.0, 1.0, out=work)
+    work *= _INT16_SCALE
+    np.rint(work, out=work)
+    return work.astype(np.int16)
 
 
 class Encoder:
@@ -263,7 +268,7 @@ class Mp3Encoder(Encoder):
         return 144_000 * kbps // self._rate  # an unpadded frame
 
     def _write(self, frames: np.ndarray) -> None:
-        self._emit(self._lame.encode(to_int16(frames * self._input_gain).tobytes()))
+        self._emit(self._lame.encode(to_int16(frames, self._input_gain).tobytes()))
 
     def _emit(self, data: bytes | bytearray) -> None:
         """Write encoded bytes through, counting whole frames and feeding the music CRC."""

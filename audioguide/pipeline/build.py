@@ -243,8 +243,9 @@ def build(
     requested = render_options.ambience if render_options.ambience not in ("", "none") else None
     ambience = options.ambience or requested or routine.ambience
     render_options = replace(render_options, ambience=ambience, ambience_base=routine.base_dir)
+    clips = {c.key: c.samples for c in plan.clips.values()}
     try:
-        mixer = Mixer(timeline, {c.key: c.samples for c in plan.clips.values()}, render_options)
+        mixer = Mixer(timeline, clips, render_options, options.cache_dir or default_cache_dir())
     except RenderError as exc:
         if ambience != routine.ambience or ambience in BUILTIN_BEDS:
             raise

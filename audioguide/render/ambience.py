@@ -10,10 +10,10 @@ import shutil
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import butter, lfilter, resample_poly, sosfilt
 
 from audioguide.errors import RenderError
 from audioguide.model.cues import BUILTIN_BEDS
@@ -89,7 +89,7 @@ def load_bed(spec: str, base_dir: Path | None = None, needed_samples: int | None
     mono = frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
     if rate != SAMPLE_RATE:
         g = math.gcd(rate, SAMPLE_RATE)
-        mono = resample_poly(mono, SAMPLE_RATE // g, rate // g)
+        mono = _scipy_signal().resample_poly(mono, SAMPLE_RATE // g, rate // g)
     if mono.size < _MIN_FILE_SAMPLES:
         raise RenderError(
             f"ambience file {spec!r} is too short ({mono.size / SAMPLE_RATE:.2f} s): use a recording of "
@@ -197,6 +197,14 @@ def _normalise(loop: np.ndarray, spec: str) -> np.ndarray:
     return out
 
 
+def _scipy_signal() -> ModuleType:
+    """scipy.signal, imported on first use: it takes about a second, and only sessions with a bed
+    (generated or resampled from a file) need it, so a build without one never pays for it."""
+    import scipy.signal  # the slow optional import the docstring explains
+
+    return scipy.signal
+
+
 # --- built-in beds -----------------------------------------------------------------------------------
 
 
@@ -207,23 +215,25 @@ def _builtin_loop(name: str) -> np.ndarray:
 
 
 def _bandpass(x: np.ndarray, low_hz: float, high_hz: float) -> np.ndarray:
-    sos = butter(2, [low_hz, high_hz], btype="bandpass", fs=SAMPLE_RATE, output="sos")
-    return sosfilt(sos, x)
+    signal = _scipy_signal()
+    sos = signal.butter(2, [low_hz, high_hz], btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    return signal.sosfilt(sos, x)
 
 
 def _brown_noise(rng: np.random.Generator) -> np.ndarray:
     # Brown noise (leaky integration of white noise: -6 dB/octave), kept between 30 and 400 Hz so it is
     # a soft rumble with no hiss and no sub-bass pumping.
     white = rng.standard_normal(_WARMUP_SAMPLES + _LOOP_SAMPLES + _SEAM_SAMPLES)
-    brown = lfilter([1.0], [1.0, -0.995], white)
+    brown = _scipy_signal().lfilter([1.0], [1.0, -0.995], white)
     return _crossfade_loop(_bandpass(brown, 30.0, 400.0)[_WARMUP_SAMPLES:], _SEAM_SAMPLES)
 
 
 def _rain(rng: np.random.Generator) -> np.ndarray:
     # Steady rain: pinkish noise between 300 Hz and 5 kHz with a slow swell, and soft scattered droplets
     # (short damped tones with a 2 ms raised-cosine attack) a few per second, never sharp.
+    signal = _scipy_signal()
     n = _WARMUP_SAMPLES + _LOOP_SAMPLES + _SEAM_SAMPLES
-    pinkish = lfilter([1.0], [1.0, -0.85], rng.standard_normal(n))
+    pinkish = signal.lfilter([1.0], [1.0, -0.85], rng.standard_normal(n))
     wash = _bandpass(pinkish, 300.0, 5000.0)
     wash /= np.sqrt(np.mean(wash**2))
     t = np.arange(n) / SAMPLE_RATE
@@ -239,7 +249,7 @@ def _rain(rng: np.random.Generator) -> np.ndarray:
         drop = np.sin(2 * np.pi * freq * drop_t) * np.exp(-drop_t / decay) * onset
         drops[start : start + drop_len] += amplitude * drop
     rain = wash + 0.8 * drops
-    soft = sosfilt(butter(2, 6000.0, fs=SAMPLE_RATE, output="sos"), rain)
+    soft = signal.sosfilt(signal.butter(2, 6000.0, fs=SAMPLE_RATE, output="sos"), rain)
     return _crossfade_loop(soft[_WARMUP_SAMPLES:], _SEAM_SAMPLES)
 
 

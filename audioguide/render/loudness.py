@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+import weakref
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.optimize import brentq
-from scipy.signal import sosfilt
+
+from audioguide.render.dsp import BiquadCascade, find_root, running_mean, sliding_max
 
 Array = np.ndarray
 
@@ -29,11 +33,11 @@ _ABSOLUTE_GATE_LUFS = -70.0  # BS.1770-4 §2.5: absolute gate
 _RELATIVE_GATE_LU = -10.0  # BS.1770-4 §2.6: relative gate below the absolutely gated loudness
 _SEGMENTS_PER_SECOND = 10  # 100 ms segments; a gating block is 4 of them (400 ms, 75 % overlap)
 _SEGMENTS_PER_BLOCK = 4
-_SUBBLOCK = 65_536  # K-weighting runs in slices of this many samples to bound memory on huge blocks
 
 
 def k_weighting_sos(rate: int) -> Array:
-    """The two K-weighting biquads (pre-filter shelf, RLB high-pass) for ``rate`` as scipy ``sos``."""
+    """The two K-weighting biquads (pre-filter shelf, RLB high-pass) for ``rate`` as second-order
+    sections (b0, b1, b2, 1, a1, a2)."""
     k = math.tan(math.pi * _SHELF_HZ / rate)
     vh = 10.0 ** (_SHELF_GAIN_DB / 20.0)
     vb = vh**_SHELF_BAND_EXPONENT
@@ -72,17 +76,56 @@ def _check_layout(rate: int, channels: int) -> None:
 
 
 class _KWeightedPower:
-    """K-weighting filter state carried across blocks; turns frames into per-sample weighted power."""
+    """K-weighting filter state carried across blocks; turns frames into per-sample weighted power.
+
+    The filter runs on spans of ``span`` frames at fixed stream positions, whatever blocks the caller
+    adds, so every reading is the same to the last bit however the stream was cut; ``push`` returns the
+    frames it has filtered so far, and ``tail`` filters the unfinished span without committing it."""
 
     def __init__(self, rate: int, channels: int) -> None:
-        self._sos = k_weighting_sos(rate)
-        self._zi = np.zeros((self._sos.shape[0], channels, 2))
+        sos = k_weighting_sos(rate)
+        # One filter per channel; silence costs no more than sound (no subnormal states: see dsp.py).
+        self._filters = [BiquadCascade(sos) for _ in range(channels)]
+        self.span = self._filters[0].span
+        self._pending: list[Array] = []
+        self._pending_rows = 0
 
-    def squares(self, part: Array) -> Array:
+    def push(self, frames: Array) -> Iterator[tuple[Array, Array]]:
+        """Add (n, channels) frames; yield (frames, squares) for every span now complete."""
+        if frames.shape[0] == 0:
+            return
+        self._pending.append(frames)
+        self._pending_rows += frames.shape[0]
+        if self._pending_rows < self.span:
+            return
+        buf = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        whole = buf.shape[0] // self.span * self.span
+        for start in range(0, whole, self.span):
+            part = buf[start : start + self.span]
+            yield part, self._squares(part)
+        rest = buf[whole:]
+        self._pending = [rest.copy()] if rest.shape[0] else []
+        self._pending_rows = rest.shape[0]
+
+    def tail(self) -> tuple[Array, Array] | None:
+        """(frames, squares) of the unfinished span, filtered on a copy of the state; None if empty."""
+        if not self._pending_rows:
+            return None
+        part = np.concatenate(self._pending)
+        saved = [f.state.copy() for f in self._filters]
+        squares = self._squares(part)
+        for f, state in zip(self._filters, saved, strict=True):
+            f.state = state
+        return part, squares
+
+    def _squares(self, part: Array) -> Array:
         """Sum over channels of the K-weighted squares of ``part`` (n, channels)."""
-        weighted, self._zi = sosfilt(self._sos, part.T.astype(np.float64), axis=-1, zi=self._zi)
+        total = np.zeros(part.shape[0])
         # Channel weights are 1.0 for L, R and mono (BS.1770-4 Table 3), so the sum is unweighted.
-        return np.einsum("cn,cn->n", weighted, weighted)
+        for channel, k_filter in zip(part.T, self._filters, strict=True):
+            weighted = k_filter.process(channel)
+            total += weighted * weighted
+        return total
 
 
 class LoudnessMeter:
@@ -103,9 +146,8 @@ class LoudnessMeter:
 
     def add(self, block: Array) -> None:
         """Measure the next ``block`` (any length); filter state carries over to the next call."""
-        frames = _as_frames(block, self.channels)
-        for start in range(0, frames.shape[0], _SUBBLOCK):
-            self._take(self._power.squares(frames[start : start + _SUBBLOCK]))
+        for _, squares in self._power.push(_as_frames(block, self.channels)):
+            self._take(squares)
 
     def _take(self, squares: Array) -> None:
         buf = np.concatenate([self._pending, squares])
@@ -122,7 +164,14 @@ class LoudnessMeter:
 
     def integrated(self) -> float:
         """Gated integrated loudness in LUFS of everything added so far; ``-inf`` for silence."""
-        return _gated_loudness(np.asarray(self._energies), self.rate)
+        energies = self._energies
+        tail = self._power.tail()
+        if tail is not None:  # the unfinished span counts too, without being committed
+            saved = self._pending, list(self._energies), self._samples
+            self._take(tail[1])
+            energies = self._energies
+            self._pending, self._energies, self._samples = saved
+        return _gated_loudness(np.asarray(energies), self.rate)
 
 
 def _gated_loudness(energies: Array, rate: int) -> float:
@@ -353,11 +402,13 @@ class _LimiterState:
             self.history[:] = 0.0
             return self._shape(x)
         envelope = _true_peak_envelope(padded)  # covers [start - _HALF, end + lookahead + _HALF)
+        if not self.history.any() and float(envelope.max()) <= self.target:
+            return self._shape(x)  # no reduction needed in reach, none carried in: the same pass-through
         with np.errstate(divide="ignore"):  # silent samples: log(0) = -inf, i.e. no reduction
             needed = np.maximum(np.log(envelope.astype(np.float64) / self.target), 0.0)  # in nepers
         # Hold: each sample takes the largest reduction needed from _HALF before to lookahead + _HALF after.
         width = self.lookahead + 2 * _HALF + 1
-        held = maximum_filter1d(needed, width, mode="nearest")[width // 2 : width // 2 + size]
+        held = sliding_max(needed, width)[:size]
         if first:
             # Before the stream there is silence, so the gain may already sit at the first peak's
             # reduction at sample 0 rather than ramping in from unity too late.
@@ -389,17 +440,11 @@ class _LimiterState:
         second = self.lookahead - first
         curve = np.concatenate([self.history, released])
         self.history = curve[-self.lookahead :].copy()
-        return _moving_average(_moving_average(curve, first + 1), second + 1)
+        return running_mean(running_mean(curve, first + 1), second + 1)
 
     def _shape(self, x: Array) -> Array:
         out = np.ascontiguousarray(x, dtype=np.float32)
         return out[:, 0] if self.mono else out
-
-
-def _moving_average(x: Array, width: int) -> Array:
-    """Mean of each run of ``width`` consecutive values (length len(x) - width + 1)."""
-    centred = uniform_filter1d(x, width)  # window [i - width//2, i - width//2 + width)
-    return centred[width // 2 : width // 2 + x.size - width + 1]
 
 
 # --- Predicting the limiter's effect on loudness ---------------------------------------------------------
@@ -410,6 +455,96 @@ def _moving_average(x: Array, width: int) -> Array:
 # peak per ~1.6 ms chunk (64 per 100 ms loudness segment, about 30 MB for an hour of audio).
 _CHUNKS_PER_SEGMENT = 64
 _DECAY_SPAN = 1 << 16  # chunks per step of the log-domain release, to keep its sums well conditioned
+_STORE_PAGE = 1 << 16  # chunks a profile keeps in memory before it moves them to its spill file
+
+
+class _ChunkStore:
+    """Per-chunk energy and sample peak (float32) of a stream, appended in order and read back in spans.
+    Past one page they go to a temporary file, so that memory stays flat in the session's length (two
+    hours are ~4.6 M chunks, 37 MB as arrays); reading a span back gives exactly the values stored."""
+
+    def __init__(self) -> None:
+        self._files: tuple[IO[bytes], IO[bytes]] | None = None
+        self.spilled = 0  # chunks in the files
+        self._energy: list[Array] = []
+        self._peak: list[Array] = []
+        self._buffered = 0
+        self.peak_max = 0.0
+
+    @property
+    def size(self) -> int:
+        return self.spilled + self._buffered
+
+    def append(self, energy: Array, peak: Array) -> None:
+        self._energy.append(energy.astype(np.float32, copy=False))
+        self._peak.append(peak.astype(np.float32, copy=False))
+        self._buffered += energy.size
+        if peak.size:
+            self.peak_max = max(self.peak_max, float(peak.max()))
+        if self._buffered >= _STORE_PAGE:
+            if self._files is None:
+                # Open for the store's life (no with-block): closed by close(), or when it is collected.
+                self._files = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
+                weakref.finalize(self, _close_all, self._files)
+            for fh, parts in zip(self._files, (self._energy, self._peak), strict=True):
+                fh.seek(0, os.SEEK_END)
+                for part in parts:
+                    fh.write(part.astype("<f4", copy=False).tobytes())
+            self.spilled += self._buffered
+            self._energy, self._peak, self._buffered = [], [], 0
+
+    def read(self, start: int, stop: int) -> tuple[Array, Array]:
+        """(energy, peak) of chunks [start, stop), float32."""
+        out: list[tuple[Array, Array]] = []
+        if start < self.spilled and self._files is not None:
+            end = min(stop, self.spilled)
+            pair = []
+            for fh in self._files:
+                fh.seek(4 * start)
+                pair.append(np.frombuffer(fh.read(4 * (end - start)), dtype="<f4").astype(np.float32))
+            out.append((pair[0], pair[1]))
+        if stop > self.spilled and self._buffered:
+            energy, peak = np.concatenate(self._energy), np.concatenate(self._peak)
+            a, b = max(start, self.spilled) - self.spilled, stop - self.spilled
+            out.append((energy[a:b], peak[a:b]))
+        if len(out) == 1:
+            return out[0]
+        empty = np.zeros(0, np.float32)
+        return np.concatenate([empty, *(e for e, _ in out)]), np.concatenate([empty, *(p for _, p in out)])
+
+    def close(self) -> None:
+        """Delete the spill files; the store must not be read afterwards."""
+        if self._files is not None:
+            _close_all(self._files)
+            self._files = None
+
+
+def _close_all(files: tuple[IO[bytes], ...]) -> None:
+    for fh in files:
+        fh.close()
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """The profile as mastering reads it: the stored chunks, plus those of the K-weighting span not yet
+    committed (``extra``), cut to whole 100 ms segments (``size``)."""
+
+    store: _ChunkStore
+    extra_energy: Array
+    extra_peak: Array
+    size: int
+    peak_max: float
+
+    def read(self, start: int, stop: int) -> tuple[Array, Array]:
+        stop = min(stop, self.size)
+        committed = self.store.size
+        if stop <= committed:
+            return self.store.read(start, stop)
+        energy, peak = (
+            self.store.read(start, committed) if start < committed else (np.zeros(0, np.float32),) * 2
+        )
+        a, b = max(start, committed) - committed, stop - committed
+        return np.concatenate([energy, self.extra_energy[a:b]]), np.concatenate([peak, self.extra_peak[a:b]])
 
 
 class LoudnessProfile:
@@ -425,21 +560,18 @@ class LoudnessProfile:
         # boundary (k * rate // 10) is a chunk boundary, so the segments' energies are exact sums.
         self._per_segment = max(1, min(_CHUNKS_PER_SEGMENT, rate // _SEGMENTS_PER_SECOND))
         self._chunk_rate = _SEGMENTS_PER_SECOND * self._per_segment
-        self._energy_parts: list[Array] = []
-        self._peak_parts: list[Array] = []
+        self._store = _ChunkStore()
+        self._extra: tuple[list[Array], list[Array]] | None = None  # where _take puts a tail's chunks
         self._pending_squares = np.zeros(0)
         self._pending_peaks = np.zeros(0, dtype=np.float32)
         self._samples = 0
         self._chunks = 0
-        self._cache: tuple[Array, Array] | None = None
+        self._cache: _Summary | None = None
 
     def add(self, block: Array) -> None:
         """Summarise the next ``block`` (any length); filter state carries over to the next call."""
-        frames = _as_frames(block, self.channels)
-        for start in range(0, frames.shape[0], _SUBBLOCK):
-            part = frames[start : start + _SUBBLOCK]
-            peaks = np.abs(part).max(axis=1).astype(np.float32)  # linked: the louder channel
-            self._take(self._power.squares(part), peaks)
+        for part, squares in self._power.push(_as_frames(block, self.channels)):
+            self._take(squares, _peaks(part))
         self._cache = None
 
     def _take(self, squares: Array, peaks: Array) -> None:
@@ -452,27 +584,54 @@ class LoudnessProfile:
         if complete > self._chunks:
             bounds = np.arange(self._chunks, complete + 1, dtype=np.int64) * self.rate // self._chunk_rate
             bounds -= origin
-            self._energy_parts.append(np.add.reduceat(squares[: bounds[-1]], bounds[:-1]))
-            self._peak_parts.append(np.maximum.reduceat(peaks[: bounds[-1]], bounds[:-1]))
+            # float32 from the start: the same values as converting later.
+            energy = np.add.reduceat(squares[: bounds[-1]], bounds[:-1]).astype(np.float32)
+            peak = np.maximum.reduceat(peaks[: bounds[-1]], bounds[:-1])
+            if self._extra is None:
+                self._store.append(energy, peak)
+            else:
+                self._extra[0].append(energy)
+                self._extra[1].append(peak)
             self._chunks = complete
             squares, peaks = squares[bounds[-1] :], peaks[bounds[-1] :]
         self._pending_squares, self._pending_peaks = squares.copy(), peaks.copy()
 
-    def _arrays(self) -> tuple[Array, Array]:
-        """(energy per chunk, sample peak per chunk), float32, of the complete 100 ms segments."""
+    def close(self) -> None:
+        """Release the profile's spill file (also done when it is garbage-collected)."""
+        self._store.close()
+        self._cache = None
+
+    def _summary(self) -> _Summary:
+        """The chunks of the complete 100 ms segments so far, the unfinished K-weighting span included."""
         if self._cache is None:
-            # Kept as one array each from now on (no second copy): an hour is ~2.3 M chunks, 18 MB.
-            energy = np.concatenate([np.zeros(0, np.float32), *self._energy_parts]).astype(np.float32)
-            peak = np.concatenate([np.zeros(0, np.float32), *self._peak_parts])
-            self._energy_parts, self._peak_parts = [energy], [peak]
-            usable = energy.size // self._per_segment * self._per_segment
-            self._cache = energy[:usable], peak[:usable]
+            extra: tuple[list[Array], list[Array]] = ([], [])
+            tail = self._power.tail()
+            if tail is not None:  # measured without committing it: a later add() carries on as before
+                saved = self._pending_squares, self._pending_peaks, self._samples, self._chunks
+                self._extra = extra
+                try:
+                    self._take(tail[1], _peaks(tail[0]))
+                finally:
+                    self._extra = None
+                    self._pending_squares, self._pending_peaks, self._samples, self._chunks = saved
+            empty = np.zeros(0, np.float32)
+            energy, peak = np.concatenate([empty, *extra[0]]), np.concatenate([empty, *extra[1]])
+            total = self._store.size + energy.size
+            usable = total // self._per_segment * self._per_segment
+            peak_max = max(self._store.peak_max, float(peak.max()) if peak.size else 0.0)
+            self._cache = _Summary(self._store, energy, peak, usable, peak_max)
         return self._cache
 
     def integrated(self) -> float:
         """Gated integrated loudness (LUFS) of everything added so far, as LoudnessMeter reads it."""
-        energy = self._arrays()[0]
-        return _gated_loudness(energy.reshape(-1, self._per_segment).sum(axis=1, dtype=np.float64), self.rate)
+        summary = self._summary()
+        segments = np.empty(summary.size // self._per_segment)
+        for start in range(0, summary.size, _DECAY_SPAN):
+            energy = summary.read(start, start + _DECAY_SPAN)[0]
+            rows = energy.reshape(-1, self._per_segment)
+            first = start // self._per_segment
+            segments[first : first + rows.shape[0]] = rows.sum(axis=1, dtype=np.float64)
+        return _gated_loudness(segments, self.rate)
 
     def limited_loudness(
         self, gain_db: float, ceiling_dbtp: float, lookahead_ms: float = 5.0, release_ms: float = 150.0
@@ -481,11 +640,11 @@ class LoudnessProfile:
         these settings. It replays the limiter's gain computer (hold, release) per chunk on sample
         peaks, in spans so that memory stays small; on speech it agrees with a measurement of the real
         limiter's output to ~0.05 LU. Content with large inter-sample peaks reads a little loud."""
-        energy, peak = self._arrays()
-        n = energy.size
+        summary = self._summary()
+        n = summary.size
         gain = 10.0 ** (gain_db / 20.0)
         target = 10.0 ** ((ceiling_dbtp - _LIMIT_MARGIN_DB) / 20.0)
-        if n == 0 or float(peak.max()) * gain <= target:
+        if n == 0 or summary.peak_max * gain <= target:
             return self.integrated() + gain_db  # the limiter never acts
         chunk = self.rate / self._chunk_rate  # samples per chunk
         lookahead = max(2, round(lookahead_ms * self.rate / 1000.0))
@@ -501,12 +660,14 @@ class LoudnessProfile:
         for start in range(0, n, _DECAY_SPAN):
             stop = min(start + _DECAY_SPAN, n)
             lo, hi = max(0, start - behind), min(n, stop + ahead)
+            energy, peak = summary.read(lo, hi)
+            energy = energy[start - lo : stop - lo]
             with np.errstate(divide="ignore"):  # silent chunks: log(0) = -inf, no reduction
-                needed = np.maximum(np.log(peak[lo:hi].astype(np.float64)) + offset, 0.0)  # nepers
+                needed = np.maximum(np.log(peak.astype(np.float64)) + offset, 0.0)  # nepers
             padded = np.concatenate([np.zeros(behind - (start - lo)), needed, np.zeros(ahead - (hi - stop))])
-            held = maximum_filter1d(padded, width, mode="nearest")[width // 2 : width // 2 + stop - start]
+            held = sliding_max(padded, width)[: stop - start]
             reduction, previous = _decaying_max(held, decay, previous)
-            out = energy[start:stop] * (gain * gain) * np.exp(-2.0 * reduction)
+            out = energy * (gain * gain) * np.exp(-2.0 * reduction)
             segments[start // self._per_segment : stop // self._per_segment] = out.reshape(
                 -1, self._per_segment
             ).sum(axis=1)
@@ -530,7 +691,12 @@ class LoudnessProfile:
         top = linear + max_limiting_db
         if shortfall(top) < 0.0:
             return None
-        return float(brentq(shortfall, linear, top, xtol=0.002))
+        return find_root(shortfall, linear, top, xtol=0.002)
+
+
+def _peaks(frames: Array) -> Array:
+    """Per-frame sample peak, linked across channels (the louder one), float32."""
+    return np.abs(frames).max(axis=1).astype(np.float32)
 
 
 def _decaying_max(held: Array, decay: float, previous: float = -math.inf) -> tuple[Array, float]:

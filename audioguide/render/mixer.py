@@ -6,16 +6,17 @@ import queue
 import threading
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import sosfilt
 
 from audioguide.errors import RenderError
 from audioguide.model.timeline import SPEECH, Event, Timeline
 from audioguide.render import sounds
 from audioguide.render.ambience import BED_LUFS, duck_gain, fade_gain, load_bed
 from audioguide.render.loudness import LoudnessProfile, limit
+from audioguide.speak.cache import DerivedClipCache
 
 BLOCK_SAMPLES = 1 << 16
 """Render in blocks of this many samples, so memory does not grow with the session's length."""
@@ -46,6 +47,9 @@ PHASE_ROTATOR_Q = 0.7
 glottal pulses are narrow, so its waveform peaks far above its loudness; delaying its low harmonics by
 different amounts spreads each pulse out. The magnitude spectrum and the loudness are unchanged, the
 peaks fall (about 2 dB on synthetic speech), and the limiter has that much less to do."""
+PHASE_ROTATOR_VERSION = 1
+"""Bump when rotate_phase computes different samples: the rotated clips cached by earlier versions
+then miss. (Its frequencies, Q and the sample rate are part of the cache key already.)"""
 
 
 @dataclass(frozen=True)
@@ -111,18 +115,27 @@ class Mixer:
     """Mixes a Timeline block by block; each call to ``blocks()`` renders the whole session afresh, and the
     samples do not depend on the block size."""
 
-    def __init__(self, timeline: Timeline, clips: Mapping[str, np.ndarray], options: RenderOptions) -> None:
+    def __init__(
+        self,
+        timeline: Timeline,
+        clips: Mapping[str, np.ndarray],
+        options: RenderOptions,
+        cache_dir: Path | None = None,
+    ) -> None:
+        """``cache_dir``: the speech cache's folder, where the phase-rotated speech is kept too, so that
+        a warm build does not filter every clip again (None: rotate every clip, keep nothing)."""
         self.timeline = timeline
         self.options = options
         self.events = sorted(timeline.audible(), key=lambda e: e.start_sample)
         self.audio: dict[str, np.ndarray] = {}
+        rotated = DerivedClipCache(phase_rotator_id(timeline.sample_rate), cache_dir) if cache_dir else None
         for e in self.events:
             if e.clip is None or e.clip in self.audio:
                 continue
             if e.kind == SPEECH:
                 if e.clip not in clips:
                     raise RenderError(f"no audio for the phrase {e.text!r}")
-                self.audio[e.clip] = rotate_phase(np.asarray(clips[e.clip]), timeline.sample_rate)
+                self.audio[e.clip] = _rotated(rotated, np.asarray(clips[e.clip]), timeline.sample_rate)
             else:
                 name, _, length = e.clip.partition(":")
                 try:
@@ -253,12 +266,38 @@ def phase_rotator_sos(rate: int) -> np.ndarray:
     return np.array(sections)
 
 
+def phase_rotator_id(rate: int) -> str:
+    """Everything the rotated samples depend on besides the clip: the rotated-clip cache's namespace.
+    scipy's version is in it because its sosfilt does the filtering (read from its metadata, which is
+    cheap; importing scipy is not), so cold and warm builds give the same bytes after an upgrade too."""
+    return (
+        f"phase-rotator v{PHASE_ROTATOR_VERSION} {PHASE_ROTATOR_HZ} Q{PHASE_ROTATOR_Q} {rate} Hz "
+        f"scipy {metadata.version('scipy')}"
+    )
+
+
+def _rotated(cache: DerivedClipCache | None, clip: np.ndarray, rate: int) -> np.ndarray:
+    """``rotate_phase(clip)``, from the cache when an earlier build made it."""
+    if cache is None:
+        return rotate_phase(clip, rate)
+    key = cache.key(clip, rate)
+    found = cache.get(key, rate)
+    if found is not None and found.size == clip.size:
+        return found
+    out = rotate_phase(clip, rate)
+    cache.put(key, out, rate)
+    return out
+
+
 def rotate_phase(clip: np.ndarray, rate: int) -> np.ndarray:
     """A speech clip through the phase rotator (float32, same length; the filter's short tail after the
     clip's end is dropped, and the mixer fades every clip's edges)."""
     x = np.asarray(clip, dtype=np.float32)
     if x.size == 0:
         return x
+    # scipy.signal takes about a second to import: only a cold build (a clip not yet cached) needs it.
+    from scipy.signal import sosfilt
+
     # float32 is ample here (rounding noise ~70 dB under the signal) and three times faster.
     return sosfilt(phase_rotator_sos(rate).astype(np.float32), x).astype(np.float32, copy=False)
 
@@ -304,6 +343,7 @@ def master(mixer: Mixer, headroom_db: float = 0.0) -> tuple[Iterator[np.ndarray]
             f"(the mix reads {measured:.1f} LUFS): choose a lower loudness target, e.g. --loudness -16"
         )
     predicted = profile.limited_loudness(gain_db, ceiling, **timing)
+    profile.close()
     blocks = mixer.blocks(voice_gain=float(10 ** (gain_db / 20)), bed_gain=mixer.default_bed_gain())
     stream = limit(blocks, rate, ceiling_dbtp=ceiling, **timing)
     return stream, MasterReport(measured, gain_db, options.loudness_lufs, ceiling, predicted)

@@ -15,6 +15,7 @@ from audioguide.errors import CacheError, ExportError
 from audioguide.fsutil import atomic_write, read_capped
 
 MAGIC = b"AGPCM\x00\x01\x00"
+DERIVED_MAGIC = b"AGF32\x00\x01\x00"  # a derived clip: float32 samples, stored exactly
 HEADER = struct.Struct("<8sII32s")  # magic, sample rate, sample count, sha256 of the payload
 MAX_ENTRY_BYTES = HEADER.size + 2 * 44_100 * 15 * 60
 """An entry holds one phrase: no phrase is spoken for 15 minutes (int16 at 44.1 kHz)."""
@@ -95,3 +96,50 @@ class SpeechCache:
         with contextlib.suppress(OSError):
             path.unlink()
         return None
+
+
+class DerivedClipCache:
+    """Clips computed from speech clips by a fixed transform (the mixer's phase rotator), kept beside
+    the speech as exact float32 so that a warm build skips the transform. Entries are keyed by the
+    transform's identity and the source samples themselves: a change to either simply misses."""
+
+    def __init__(self, transform: str, base: Path | None = None) -> None:
+        self.transform = transform
+        self.root = (base or default_cache_dir()) / "derived"
+
+    def key(self, source: np.ndarray, rate: int) -> str:
+        digest = hashlib.sha256(f"{self.transform}\0{rate}\0".encode())
+        digest.update(np.ascontiguousarray(source, dtype="<f4").tobytes())
+        return digest.hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.f32"
+
+    def get(self, key: str, rate: int) -> np.ndarray | None:
+        """The derived clip as read-only float32, or None when absent or corrupt."""
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if len(data) < HEADER.size:
+            return SpeechCache._discard(path)
+        magic, file_rate, count, digest = HEADER.unpack_from(data)
+        payload = memoryview(data)[HEADER.size :]
+        if (
+            magic != DERIVED_MAGIC
+            or file_rate != rate
+            or len(payload) != count * 4
+            or hashlib.sha256(payload).digest() != digest
+        ):
+            return SpeechCache._discard(path)
+        samples = np.frombuffer(payload, dtype="<f4").astype(np.float32)
+        samples.flags.writeable = False
+        return samples
+
+    def put(self, key: str, samples: np.ndarray, rate: int) -> None:
+        """Store a derived clip; a cache that cannot be written is only a missed saving, not an error."""
+        payload = np.ascontiguousarray(samples, dtype="<f4").tobytes()
+        header = HEADER.pack(DERIVED_MAGIC, rate, len(samples), hashlib.sha256(payload).digest())
+        with contextlib.suppress(OSError, ExportError), atomic_write(self.path(key), durable=False) as fh:
+            fh.write(header + payload)
