@@ -137,7 +137,7 @@ requests = st.builds(
 
 
 @settings(
-    max_examples=300,
+    max_examples=60,
     deadline=None,
     derandomize=True,
     phases=FIND,
@@ -152,7 +152,7 @@ def test_every_generated_session_keeps_every_rule(request: Request) -> None:
 
 
 @settings(
-    max_examples=120,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     phases=FIND,
