@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import stat
 import sys
 import tempfile
@@ -201,3 +202,18 @@ def check_writable_folder(folder: Path) -> None:
             pass
     except OSError as exc:
         raise ExportError(f"cannot write in the folder {folder}: {exc.strerror or exc}") from None
+
+
+def check_free_space(folder: Path, needed_bytes: int) -> None:
+    """ExportError when the disk holding ``folder`` has less room than a write of ``needed_bytes``
+    (with a tenth and a megabyte to spare), so a full disk fails before a long render, not after it."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # cannot tell: the write itself will report a full disk
+    wanted = needed_bytes + needed_bytes // 10 + (1 << 20)
+    if free < wanted:
+        raise ExportError(
+            f"not enough room in {folder}: this needs about {wanted / 1e6:.1f} MB, the disk has "
+            f"{free / 1e6:.1f} MB free; free some space or write elsewhere with -o"
+        )

@@ -206,3 +206,25 @@ def test_build_into_an_unwritable_folder_fails_before_the_render(tmp_path: Path,
     assert code == ExportError.exit_code, err
     assert "cannot write in the folder" in err
     assert time.monotonic() - started < 2.0  # the neural voice and the render would take far longer
+
+
+def test_a_full_disk_fails_before_the_render(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Too little room for the file the timeline will make: an error after planning, before any
+    audio is rendered (the render is what takes tens of seconds), and nothing written."""
+    import shutil
+
+    import audioguide.pipeline.build as pipeline_build
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr("audioguide.fsutil.shutil.disk_usage", lambda _: usage._replace(free=500_000))
+
+    def no_render(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the render started")
+
+    monkeypatch.setattr(pipeline_build, "Mixer", no_render)
+    out = tmp_path / "out" / "session.mp3"
+    code = main(["build", str(SERIES_DATA / "ep-quick.yaml"), "--engine", "espeak", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == ExportError.exit_code, err
+    assert "not enough room in" in err and "MB free" in err
+    assert not any(out.parent.iterdir())

@@ -20,6 +20,7 @@ from audioguide.export.sidecars import sidecar_paths, write_chapters_json, write
 from audioguide.export.tags import ChapterMark, TagInfo, write_tags
 from audioguide.fsutil import (
     atomic_write,
+    check_free_space,
     check_writable_folder,
     read_capped,
     staged_path,
@@ -239,6 +240,7 @@ def build(
     fmt, output = _output(routine, options)  # checked before any work, so mistakes fail fast
     plan = make_plan(routine, options, progress)
     timeline = plan.timeline
+    check_free_space(output.parent, _size_bound(fmt, options, timeline))  # before the render
     render_options = options.render
     requested = render_options.ambience if render_options.ambience not in ("", "none") else None
     ambience = options.ambience or requested or routine.ambience
@@ -291,6 +293,17 @@ def build(
     for clip in plan.clips.values():
         sources[clip.source] = sources.get(clip.source, 0) + 1
     return BuildResult(output, plan, tuple(files), report, sources, time.perf_counter() - started)
+
+
+def _size_bound(fmt: str, options: BuildOptions, timeline: Timeline) -> int:
+    """About how many bytes the audio file will take: MP3 at its bitrate, anything else at most
+    16-bit PCM (FLAC and Ogg come out smaller)."""
+    seconds = timeline.length_samples / timeline.sample_rate
+    channels = options.render.channels
+    if fmt == "mp3":
+        kbps = options.bitrate_kbps or (128 if channels == 2 else 64)
+        return int(seconds * kbps * 1000 / 8)
+    return int(seconds * timeline.sample_rate * 2 * channels)
 
 
 def tag_info(routine: Routine, options: BuildOptions) -> TagInfo:
