@@ -394,26 +394,35 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     terminated: list[int] = []
 
-    def terminate(signum: int, frame: Any) -> None:  # SIGTERM (timeout, CI, service managers) is Ctrl-C
+    def terminate(signum: int, frame: Any) -> None:  # SIGTERM (timeout, CI, service managers) is Ctrl-C;
+        # both are recorded, so a failure a signal caused is reported as the interrupt it was
         terminated.append(signum)
         raise KeyboardInterrupt
 
+    def interrupted() -> int:
+        click.echo("audioguide: interrupted; no partial files were left", err=True)
+        return 128 + (terminated[0] if terminated else signal.SIGINT)
+
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
+    previous_int = signal.signal(signal.SIGINT, terminate) if main_thread else None
     try:
         cli.main(args=args, prog_name="audioguide", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("audioguide: interrupted; no partial files were left", err=True)
-        return 128 + (terminated[0] if terminated else signal.SIGINT)
+        return interrupted()
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except AudioguideError as exc:
+        if terminated:
+            return interrupted()
         if debug:
             traceback.print_exc()
         click.echo(f"audioguide: error: {one_line(str(exc))}", err=True)
         return exc.exit_code
     except Exception as exc:  # an unexpected failure is a bug: one line, the traceback with --debug
+        if terminated:  # unless a signal caused it: an extension module interrupted while it
+            return interrupted()  # initialises raises ImportError("initialization failed")
         if debug:
             traceback.print_exc()
         click.echo(
@@ -424,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
     return 0
 
 
