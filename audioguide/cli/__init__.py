@@ -397,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     def terminate(signum: int, frame: Any) -> None:  # SIGTERM (timeout, CI, service managers) is Ctrl-C;
         # both are recorded, so a failure a signal caused is reported as the interrupt it was
         terminated.append(signum)
-        raise KeyboardInterrupt
+        if len(terminated) == 1:  # once: a second signal must not break the first one's clean-up
+            raise KeyboardInterrupt
 
     def interrupted() -> int:
         click.echo("audioguide: interrupted; no partial files were left", err=True)
@@ -443,4 +444,8 @@ if __name__ == "__main__":
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a signal that arrived while main() was already reporting one
+        code = 130
+    sys.exit(code)
