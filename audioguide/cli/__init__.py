@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 import textwrap
@@ -448,4 +449,11 @@ def run() -> None:
         code = main()
     except KeyboardInterrupt:  # a signal that arrived while main() was already reporting one
         code = 130
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        # Interrupted, and cleaned up already. Exit with that status here: an extension module that
+        # ran Python code while the interrupt was pending leaves CPython flagged to re-raise SIGINT
+        # on itself at exit (status -2 instead of 143), which this skips.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
