@@ -431,18 +431,21 @@ def test_ctrl_c_in_a_parallel_build_keeps_finished_episodes_and_no_partial_files
 
     with pytest.raises(KeyboardInterrupt):
         build_series(series_file, SeriesOptions(output=tmp_path, jobs=2, **FAST), progress)
-    assert len(finished) == 1 and not staged_files(tmp_path)
+    # The first to finish, and the other worker's episode if it finished in the grace period: each
+    # is recorded as soon as it finished, and nothing half-written is left.
+    assert 1 <= len(finished) <= 2 and not staged_files(tmp_path)
     manifest = json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))
-    assert list(manifest["files"]) == [finished[0].name]  # recorded as soon as it finished
-    assert manifest["files"][finished[0].name]["bytes"] == finished[0].stat().st_size
-    assert ffmpeg_duration_samples(finished[0]) > 0
+    assert sorted(manifest["files"]) == sorted(p.name for p in finished)
+    for path in finished:
+        assert manifest["files"][path.name]["bytes"] == path.stat().st_size
+        assert ffmpeg_duration_samples(path) > 0
     audio = {p.name for p in tmp_path.glob("*.mp3")}
-    assert audio <= set(EPISODES) and finished[0].name in audio
-    # Run again: the finished episode is kept, the rest are built.
+    assert audio <= set(EPISODES) and {p.name for p in finished} <= audio
+    # Run again: the finished episodes are kept, the rest are built.
     result = build_series(series_file, SeriesOptions(output=tmp_path, jobs=1, **FAST))
     statuses = {r.path.name: r.status for r in result.episodes}
-    assert statuses.pop(finished[0].name) == "up to date"
-    assert set(statuses.values()) == {"built"}
+    assert all(statuses.pop(p.name) == "up to date" for p in finished)
+    assert set(statuses.values()) <= {"built"}
 
 
 def test_ctrl_c_in_a_serial_build_mid_write_leaves_no_partial_files(
