@@ -52,25 +52,10 @@ class SpeechCache:
 
     def get(self, key: str, rate: int) -> np.ndarray | None:
         """The cached clip as read-only float32, or None when absent, corrupt or of another rate."""
-        path = self.path(key)
-        try:
-            data = read_capped(path, MAX_ENTRY_BYTES)  # a FIFO, device or giant planted here: a miss
-        except FileNotFoundError:
+        samples = _read_entry(self.path(key), MAGIC, rate, "<i2")
+        if samples is None:
             return None
-        except OSError:
-            return self._discard(path)
-        if len(data) < HEADER.size:
-            return self._discard(path)
-        magic, file_rate, count, digest = HEADER.unpack_from(data)
-        payload = memoryview(data)[HEADER.size :]
-        if (
-            magic != MAGIC
-            or file_rate != rate
-            or len(payload) != count * 2
-            or hashlib.sha256(payload).digest() != digest
-        ):
-            return self._discard(path)
-        samples = np.frombuffer(payload, dtype="<i2").astype(np.float32) / 32768.0
+        samples = samples / np.float32(32768.0)
         samples.flags.writeable = False
         return samples
 
@@ -117,24 +102,9 @@ class DerivedClipCache:
 
     def get(self, key: str, rate: int) -> np.ndarray | None:
         """The derived clip as read-only float32, or None when absent or corrupt."""
-        path = self.path(key)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        if len(data) < HEADER.size:
-            return SpeechCache._discard(path)
-        magic, file_rate, count, digest = HEADER.unpack_from(data)
-        payload = memoryview(data)[HEADER.size :]
-        if (
-            magic != DERIVED_MAGIC
-            or file_rate != rate
-            or len(payload) != count * 4
-            or hashlib.sha256(payload).digest() != digest
-        ):
-            return SpeechCache._discard(path)
-        samples = np.frombuffer(payload, dtype="<f4").astype(np.float32)
-        samples.flags.writeable = False
+        samples = _read_entry(self.path(key), DERIVED_MAGIC, rate, "<f4")
+        if samples is not None:
+            samples.flags.writeable = False
         return samples
 
     def put(self, key: str, samples: np.ndarray, rate: int) -> None:
@@ -143,3 +113,27 @@ class DerivedClipCache:
         header = HEADER.pack(DERIVED_MAGIC, rate, len(samples), hashlib.sha256(payload).digest())
         with contextlib.suppress(OSError, ExportError), atomic_write(self.path(key), durable=False) as fh:
             fh.write(header + payload)
+
+
+def _read_entry(path: Path, magic: bytes, rate: int, dtype: str) -> np.ndarray | None:
+    """One cache entry's samples as a new float32 array, or None when it is absent; an entry that is
+    damaged, of another kind or rate, or not a regular file (a FIFO or device planted there) is
+    removed and read as absent. Both caches' entries are a HEADER and then the samples."""
+    try:
+        data = read_capped(path, MAX_ENTRY_BYTES)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return SpeechCache._discard(path)
+    if len(data) < HEADER.size:
+        return SpeechCache._discard(path)
+    file_magic, file_rate, count, digest = HEADER.unpack_from(data)
+    payload = memoryview(data)[HEADER.size :]
+    if (
+        file_magic != magic
+        or file_rate != rate
+        or len(payload) != count * np.dtype(dtype).itemsize
+        or hashlib.sha256(payload).digest() != digest
+    ):
+        return SpeechCache._discard(path)
+    return np.frombuffer(payload, dtype=dtype).astype(np.float32)
