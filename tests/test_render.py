@@ -422,3 +422,34 @@ def test_a_corrupt_rotated_clip_reads_as_a_miss(tmp_path: Path) -> None:
     entry.write_bytes(entry.read_bytes()[:-4] + b"\x00\x00\x80\x7f")  # a NaN where a sample was
     again = Mixer(timeline, {"p": clip}, RenderOptions(), tmp_path)
     assert np.array_equal(again.audio["p"], rotate_phase(clip, RATE))
+
+
+def test_cue_sounds_are_cached_beside_the_speech_and_read_back_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    length = 2 * RATE
+    events = [
+        Event(0, length, CUE, "", 0, clip=f"inhale:{length}"),
+        Event(length, 30_000, CUE, "", 0, clip="bell"),
+    ]
+    timeline = _timeline(length + 40_000, events)
+    cold = Mixer(timeline, {}, RenderOptions(), tmp_path)
+    assert len(list((tmp_path / "derived").rglob("*.f32"))) == 2
+    calls = []
+    real = sounds.cue
+    monkeypatch.setattr(sounds, "cue", lambda *a: calls.append(a) or real(*a))
+    warm = Mixer(timeline, {}, RenderOptions(), tmp_path)
+    assert not calls  # both read from the cache
+    for key in (f"inhale:{length}", "bell"):
+        name, _, n = key.partition(":")
+        assert np.array_equal(warm.audio[key], real(name, int(n) if n else None))
+        assert np.array_equal(warm.audio[key], cold.audio[key])
+    # Another palette (its source changed) misses; so does a damaged entry.
+    monkeypatch.setattr(sounds, "palette_id", lambda: "cue palette edited")
+    Mixer(timeline, {}, RenderOptions(), tmp_path)
+    assert len(calls) == 2
+    for entry in (tmp_path / "derived").rglob("*.f32"):
+        entry.write_bytes(entry.read_bytes()[:-4] + b"\x00\x00\x80\x7f")
+    calls.clear()
+    again = Mixer(timeline, {}, RenderOptions(), tmp_path)
+    assert len(calls) == 2 and np.array_equal(again.audio["bell"], real("bell", None))

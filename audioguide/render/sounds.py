@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -55,6 +57,15 @@ def cue(name: str, length_samples: int | None = None) -> np.ndarray:
     if length_samples is not None and length_samples != natural:
         raise ValueError(f"cue {name!r} has a fixed length of {natural} samples, got {length_samples}")
     return _render(name, natural)
+
+
+@functools.lru_cache(maxsize=1)
+def palette_id() -> str:
+    """Everything the palette's samples depend on besides a cue's name and length: this module's own
+    text (its recipes and levels) and numpy's version (its FFT and transcendental functions), so that a
+    cached cue is always the one this code would synthesize. The cue cache's namespace."""
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return f"cue palette {source} numpy {np.__version__} {SAMPLE_RATE} Hz"
 
 
 @functools.lru_cache(maxsize=32)

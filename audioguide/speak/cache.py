@@ -84,9 +84,10 @@ class SpeechCache:
 
 
 class DerivedClipCache:
-    """Clips computed from speech clips by a fixed transform (the mixer's phase rotator), kept beside
-    the speech as exact float32 so that a warm build skips the transform. Entries are keyed by the
-    transform's identity and the source samples themselves: a change to either simply misses."""
+    """Clips computed by a fixed transform (the mixer's phase rotator from speech clips; the cue palette
+    from a cue's name and length), kept beside the speech as exact float32 so that a warm build skips
+    the work. Entries are keyed by the transform's identity and the source samples (or the name): a
+    change to either simply misses."""
 
     def __init__(self, transform: str, base: Path | None = None) -> None:
         self.transform = transform
@@ -96,6 +97,10 @@ class DerivedClipCache:
         digest = hashlib.sha256(f"{self.transform}\0{rate}\0".encode())
         digest.update(np.ascontiguousarray(source, dtype="<f4").tobytes())
         return digest.hexdigest()
+
+    def named_key(self, name: str, rate: int) -> str:
+        """The key of a clip made from a name rather than from samples (a cue sound and its length)."""
+        return hashlib.sha256(f"{self.transform}\0{rate}\0{name}".encode()).hexdigest()
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.f32"
