@@ -392,6 +392,8 @@ class _LimiterState:
         self.decay = 1.0 / release  # nepers of log-reduction lost per sample during release
         self.history = np.zeros(lookahead)  # the released hold curve over the last `lookahead` samples
         self.started = False
+        self._step_cache = np.zeros(0)
+        self._near = np.float32(target * (1.0 - 1e-6))  # under the target even after float32 rounding
 
     def process(self, padded: Array) -> Array:
         size = padded.shape[0] - self.framer.past - self.framer.future
@@ -404,8 +406,11 @@ class _LimiterState:
         envelope = _true_peak_envelope(padded)  # covers [start - _HALF, end + lookahead + _HALF)
         if not self.history.any() and float(envelope.max()) <= self.target:
             return self._shape(x)  # no reduction needed in reach, none carried in: the same pass-through
-        with np.errstate(divide="ignore"):  # silent samples: log(0) = -inf, i.e. no reduction
-            needed = np.maximum(np.log(envelope.astype(np.float64) / self.target), 0.0)  # in nepers
+        # The reduction each sample needs, in nepers: log(envelope / target) where that is positive. Only
+        # the few points near the target are worked out (a float32 threshold just under it finds them).
+        needed = np.zeros(envelope.size)
+        near = np.flatnonzero(envelope > self._near)
+        needed[near] = np.maximum(np.log(envelope[near].astype(np.float64) / self.target), 0.0)
         # Hold: each sample takes the largest reduction needed from _HALF before to lookahead + _HALF after.
         width = self.lookahead + 2 * _HALF + 1
         held = sliding_max(needed, width)[:size]
@@ -424,14 +429,25 @@ class _LimiterState:
     def _release(self, held: Array) -> Array:
         # r[i] = max(held[i], r[i-1] * e^-decay) in closed form: in the log domain it is a running
         # maximum of log(held[j]) + j*decay, shifted back by i*decay (no per-sample loop).
-        steps = np.arange(held.size) * self.decay
-        with np.errstate(divide="ignore"):
-            logs = np.log(held) + steps
-            previous = math.log(self.history[-1]) if self.history[-1] > 0 else -math.inf
-        running = np.maximum(np.maximum.accumulate(logs), previous - self.decay)
+        # Only the samples that hold a reduction enter the running maximum (a tenth of a speech frame,
+        # and the running maximum is numpy's slowest loop); between them it stays where it was.
+        steps = self._steps(held.size)
+        previous = math.log(self.history[-1]) if self.history[-1] > 0 else -math.inf
+        running = np.full(held.size, previous - self.decay)
+        holding = np.flatnonzero(held)
+        if holding.size:
+            peaks = np.maximum.accumulate(np.log(held[holding]) + steps[holding])
+            lasting = np.diff(holding, append=held.size)
+            np.maximum(running[holding[0] :], np.repeat(peaks, lasting), out=running[holding[0] :])
         released = np.exp(running - steps)
         released[released < _REDUCTION_FLOOR] = 0.0
         return released
+
+    def _steps(self, size: int) -> Array:
+        """``arange(size) * decay``, kept for the frame size (every frame but the last has it)."""
+        if self._step_cache.size != size:
+            self._step_cache = np.arange(size) * self.decay
+        return self._step_cache
 
     def _smooth(self, released: Array) -> Array:
         # Two cascaded moving averages spanning lookahead + 1 samples in all: an S-shaped attack that
