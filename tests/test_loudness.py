@@ -277,3 +277,26 @@ def test_a_long_profile_spills_to_disk_and_reads_back_the_same(monkeypatch: pyte
     in_memory = readings()
     monkeypatch.setattr(loudness, "_STORE_PAGE", 1_000)
     assert readings() == in_memory
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**16),
+    n=st.integers(min_value=1, max_value=6_000),
+    level=st.floats(min_value=0.05, max_value=1.5),
+    channels=st.sampled_from([1, 2]),
+)
+def test_the_limiters_gated_envelope_is_the_full_one_wherever_it_can_matter(
+    seed: int, n: int, level: float, channels: int
+) -> None:
+    # Bursts of sound between silences and quiet stretches: the gate skips some runs and joins the rest.
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n + 2 * loudness._HALF, channels)).astype(np.float32) * 0.4
+    for start in range(0, x.shape[0], 700):
+        x[start : start + int(rng.integers(0, 700))] *= np.float32(rng.choice([0.0, 0.05, 1.0]))
+    full = loudness._true_peak_envelope(x)
+    gated = loudness._envelope_over(x, level)
+    over = full > level
+    assert np.array_equal(gated[over], full[over])  # to the bit where the limiter reads it
+    assert np.all(gated[~over] <= level)
+    assert np.all((gated == full) | (gated == 0))  # skipped points are zeros, the rest exact

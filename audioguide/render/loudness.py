@@ -250,6 +250,46 @@ def _true_peak_envelope(padded: Array) -> Array:
     return envelope
 
 
+_GATE = 256
+"""Envelope points per decision in ``_envelope_over``: a tenth of a syllable."""
+_GATE_SLACK = 1.0 + 1e-5  # float32 rounding in the FIR sum may lift a point a few ulps over its bound
+
+
+def _envelope_over(padded: Array, level: float) -> Array:
+    """``_true_peak_envelope(padded)`` where it may exceed ``level``, and 0 where it cannot.
+
+    A point is interpolated from the 2*_HALF + 1 samples around it, so it is at most _PHASE_BOUND times
+    their largest magnitude; runs of _GATE points whose samples all stay under ``level / _PHASE_BOUND``
+    are not oversampled. The others are gathered, each run with its own 2*_HALF samples of context, into
+    one array that is oversampled in one call (numpy's per-call cost is what makes short calls slow), and
+    the points that would read across a join are dropped. Each point depends only on its own samples, so
+    every value that can exceed ``level`` is the same to the bit; in speech at the mastered level about
+    half the points are skipped."""
+    n = padded.shape[0] - 2 * _HALF
+    blocks = -(-n // _GATE)
+    magnitude = np.zeros((blocks + 1) * _GATE, dtype=np.float32)
+    np.max(np.abs(padded), axis=1, out=magnitude[: padded.shape[0]])
+    block_max = magnitude.reshape(blocks + 1, _GATE).max(axis=1)
+    # Block b's points read samples [b * _GATE, (b + 1) * _GATE + 2 * _HALF): within blocks b and b + 1.
+    reach = np.maximum(block_max[:-1], block_max[1:])
+    active = reach.astype(np.float64) * (_PHASE_BOUND * _GATE_SLACK) > level
+    if active.all():
+        return _true_peak_envelope(padded)
+    envelope = np.zeros(n, dtype=np.float32)
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], active, [False]]).astype(np.int8)))
+    runs = [
+        (a * _GATE, min(b * _GATE, n)) for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True)
+    ]
+    if not runs:
+        return envelope
+    joined = _true_peak_envelope(np.concatenate([padded[a : b + 2 * _HALF] for a, b in runs]))
+    at = 0
+    for a, b in runs:
+        envelope[a:b] = joined[at : at + b - a]
+        at += b - a + 2 * _HALF
+    return envelope
+
+
 class _Framer:
     """Cuts a stream into frames at fixed absolute positions, each with ``past`` samples before and
     ``future`` samples after it (zeros beyond the ends of the stream)."""
@@ -403,7 +443,7 @@ class _LimiterState:
             # Nothing in reach can exceed the target: skip the oversampling, pass the frame through.
             self.history[:] = 0.0
             return self._shape(x)
-        envelope = _true_peak_envelope(padded)  # covers [start - _HALF, end + lookahead + _HALF)
+        envelope = _envelope_over(padded, self.target)  # covers [start - _HALF, end + lookahead + _HALF)
         if not self.history.any() and float(envelope.max()) <= self.target:
             return self._shape(x)  # no reduction needed in reach, none carried in: the same pass-through
         # The reduction each sample needs, in nepers: log(envelope / target) where that is positive. Only
