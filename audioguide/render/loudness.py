@@ -432,7 +432,7 @@ class _LimiterState:
         self.decay = 1.0 / release  # nepers of log-reduction lost per sample during release
         self.history = np.zeros(lookahead)  # the released hold curve over the last `lookahead` samples
         self.started = False
-        self._step_cache = np.zeros(0)
+        self._step_cache: Array = np.zeros(0)
         self._near = np.float32(target * (1.0 - 1e-6))  # under the target even after float32 rounding
 
     def process(self, padded: Array) -> Array:
