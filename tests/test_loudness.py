@@ -300,3 +300,17 @@ def test_the_limiters_gated_envelope_is_the_full_one_wherever_it_can_matter(
     assert np.array_equal(gated[over], full[over])  # to the bit where the limiter reads it
     assert np.all(gated[~over] <= level)
     assert np.all((gated == full) | (gated == 0))  # skipped points are zeros, the rest exact
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    held=st.lists(st.sampled_from([0.0, 0.0, 0.0, 1e-7, 0.01, 0.3, 2.0]), min_size=1, max_size=300),
+    decay=st.floats(min_value=1e-6, max_value=0.1),
+    start=st.sampled_from([-np.inf, -20.0, -1.0, 0.5]),
+)
+def test_the_sparse_release_maximum_is_the_dense_one(held: list[float], decay: float, start: float) -> None:
+    values = np.array(held)
+    steps = np.arange(values.size) * decay
+    with np.errstate(divide="ignore"):
+        dense = np.maximum(np.maximum.accumulate(np.log(values) + steps), start)
+    assert np.array_equal(loudness._running_log_max(values, steps, start), dense)

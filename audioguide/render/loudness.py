@@ -469,17 +469,9 @@ class _LimiterState:
     def _release(self, held: Array) -> Array:
         # r[i] = max(held[i], r[i-1] * e^-decay) in closed form: in the log domain it is a running
         # maximum of log(held[j]) + j*decay, shifted back by i*decay (no per-sample loop).
-        # Only the samples that hold a reduction enter the running maximum (a tenth of a speech frame,
-        # and the running maximum is numpy's slowest loop); between them it stays where it was.
         steps = self._steps(held.size)
         previous = math.log(self.history[-1]) if self.history[-1] > 0 else -math.inf
-        running = np.full(held.size, previous - self.decay)
-        holding = np.flatnonzero(held)
-        if holding.size:
-            peaks = np.maximum.accumulate(np.log(held[holding]) + steps[holding])
-            lasting = np.diff(holding, append=held.size)
-            np.maximum(running[holding[0] :], np.repeat(peaks, lasting), out=running[holding[0] :])
-        released = np.exp(running - steps)
+        released = np.exp(_running_log_max(held, steps, previous - self.decay) - steps)
         released[released < _REDUCTION_FLOOR] = 0.0
         return released
 
@@ -763,9 +755,21 @@ def _decaying_max(held: Array, decay: float, previous: float = -math.inf) -> tup
     for start in range(0, held.size, _DECAY_SPAN):
         part = held[start : start + _DECAY_SPAN]
         steps = np.arange(1, part.size + 1) * decay
-        with np.errstate(divide="ignore"):
-            logs = np.log(part) + steps
-        running = np.maximum(np.maximum.accumulate(logs), previous)
+        running = _running_log_max(part, steps, previous)
         out[start : start + part.size] = np.exp(running - steps)
         previous = float(running[-1] - steps[-1])
     return out, previous
+
+
+def _running_log_max(held: Array, steps: Array, start: float) -> Array:
+    """``max(start, log(held[j]) + steps[j] for j <= i)`` at every i: the release's running maximum in
+    the log domain. Only the values that hold a reduction (held > 0; log 0 is -inf) enter numpy's running
+    maximum, its slowest loop; between them the maximum is carried with np.repeat. The same values as
+    ``np.maximum(np.maximum.accumulate(np.log(held) + steps), start)``: maxima do not round."""
+    running = np.full(held.size, start)
+    holding = np.flatnonzero(held)
+    if holding.size:
+        peaks = np.maximum.accumulate(np.log(held[holding]) + steps[holding])
+        lasting = np.diff(holding, append=held.size)
+        np.maximum(running[holding[0] :], np.repeat(peaks, lasting), out=running[holding[0] :])
+    return running
