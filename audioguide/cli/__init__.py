@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from audioguide import __version__
+from audioguide.cli.lazy import LazyGroup
 from audioguide.cli.progress import Progress
 from audioguide.compile.compiler import PACES, VERBOSITY, Options, compile_routine
 from audioguide.errors import AudioguideError, OptionError, one_line
@@ -49,7 +50,15 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     return value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    lazy={  # each command group lives in its own module, imported when it runs
+        "series": "audioguide.cli.series:series",
+        "voices": "audioguide.cli.voices:voices",
+        "make": "audioguide.cli.make:make",
+    },
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="audioguide")
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 @click.pass_context
@@ -374,19 +383,6 @@ def routines(as_json: bool) -> None:
                     text, 100, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
                 )
             )
-
-
-# -- command groups --------------------------------------------------------------------------------
-# Each group lives in its own module (cli_<name>.py) and is registered here.
-from audioguide.cli.series import series  # noqa: E402
-
-cli.add_command(series)
-from audioguide.cli.voices import voices  # noqa: E402
-
-cli.add_command(voices)
-from audioguide.cli.make import make  # noqa: E402
-
-cli.add_command(make)
 
 
 def main(argv: list[str] | None = None) -> int:
