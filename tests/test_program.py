@@ -269,8 +269,11 @@ def test_anything_that_shapes_a_session_misses_the_cache(
     elif change == "other code":
         monkeypatch.setattr(programs, "code_identity", lambda: "0" * 64)
     elif change == "damaged entries":
-        for entry in (cache / "programs").iterdir():
+        entries = sorted((cache / "programs").iterdir())
+        for entry in entries:
             entry.write_text('{"key": "not this one", "text": "title: X\\nsteps: [{rest: 5s}]\\n"}')
+        entries[0].unlink()
+        entries[0].mkdir()  # cannot be replaced: the text is generated all the same
     else:  # episode 1 replaced by a built-in: what session 2 is told was taught changes
         pinned = "".join(f"  - generated: {n}\n" for n in (2, 3, 4))
         text += f"episodes:\n  - routine: lower-back-10min\n{pinned}"

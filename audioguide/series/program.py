@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from audioguide.compile.compiler import HOLD_STRETCH
+from audioguide.errors import ExportError
 from audioguide.fsutil import atomic_write, read_capped
 from audioguide.pipeline.generate import Generated, Request, generate, routine_yaml
 
@@ -149,7 +150,8 @@ class SessionTexts:
     once, in order) and kept. Generating twelve sessions takes over a second; reading them, milliseconds.
 
     The key holds everything that shapes a text (``session_yaml``'s arguments and ``code_identity``), so
-    a cached text is the one generation would give; a damaged or foreign entry is ignored and replaced.
+    a cached text is the one generation would give; a damaged or foreign entry is ignored and replaced
+    (one that cannot be replaced, such as a folder in its place, is left: the text is generated).
     """
 
     def __init__(self, program: Program, series: str, source: str, version: str, cache_dir: Path) -> None:
@@ -174,7 +176,7 @@ class SessionTexts:
             if entry["key"] == key and isinstance(entry["text"], str):
                 return entry["text"]
         text = session_yaml(self.sessions()[number - 1], self.program, self.source, self.version, taught)
-        with contextlib.suppress(OSError), atomic_write(path, durable=False) as fh:
+        with contextlib.suppress(OSError, ExportError), atomic_write(path, durable=False) as fh:
             fh.write(json.dumps({"key": key, "text": text}, ensure_ascii=False).encode("utf-8"))
         return text
 
