@@ -28,7 +28,10 @@ def walk(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[tuple
     """Every command and group under ``command``, with the words that invoke it."""
     found = [(path, command)]
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):  # as help lists them: lazily loaded groups too
+            sub = command.get_command(ctx, name)
+            assert sub is not None, name
             found += walk(sub, (*path, name))
     return found
 
@@ -48,6 +51,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int
 def test_the_cli_has_the_expected_commands() -> None:
     names = {" ".join(path) for path, _ in COMMANDS}
     assert {"", "build", "plan", "poses", "routines"} <= names
+    assert {"series", "series build", "series serve", "voices", "make"} <= names
 
 
 @pytest.mark.parametrize(
@@ -67,8 +71,56 @@ def test_every_command_has_help_that_lists_its_options(path: tuple[str, ...], co
             for opt in (*param.opts, *param.secondary_opts):
                 assert opt in out, f"{opt} missing from {' '.join(path)} --help"
     if isinstance(command, click.Group):
-        for name in command.commands:
+        for name in command.list_commands(click.Context(command)):
             assert name in out
+
+
+IMPORTED_AFTER = """
+import sys
+from audioguide.cli import main
+code = main(sys.argv[1:])
+print(code, *sorted(sys.modules))
+"""
+
+
+def modules_after(*argv: str) -> set[str]:
+    """The modules a fresh interpreter holds after running the command line ``argv``."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", IMPORTED_AFTER, *argv], capture_output=True, text=True, timeout=120
+    )
+    code, *modules = run.stdout.splitlines()[-1].split()  # after what the command printed
+    assert code == "0", run.stderr
+    return set(modules)
+
+
+# What only other commands need: the series, voices and make code, the generator, the preview
+# server's http.server and Pillow (a build draws a cover only when it is not cached).
+ELSEWHERE = (
+    *("audioguide.series", "audioguide.cli.series", "audioguide.cli.serve", "audioguide.cli.voices"),
+    *("audioguide.cli.make", "audioguide.pipeline.generate", "audioguide.tools", "http.server", "PIL"),
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("build", "--help"), ("plan", "desk-break-5min", "--engine", "tone", "-q"), ("poses", "cat-cow")],
+    ids=" ".join,
+)
+def test_a_command_imports_only_what_it_needs(argv: tuple[str, ...]) -> None:
+    loaded = modules_after(*argv)
+    assert "audioguide.cli" in loaded
+    assert not [m for m in loaded if m.startswith(ELSEWHERE)]
+    if argv[0] == "build":  # the cue sheet, the choreography check and the library listings are plan's
+        assert not [m for m in loaded if m.startswith(("audioguide.pipeline.check", "audioguide.cli.plan"))]
+
+
+def test_a_command_group_is_imported_when_it_runs() -> None:
+    """The check above can fail: a command that needs those modules has them."""
+    loaded = modules_after("series", "serve", "--help")
+    assert {"audioguide.cli.series", "audioguide.cli.serve", "http.server"} <= loaded
 
 
 def test_short_help_flag_works_too() -> None:
@@ -620,7 +672,9 @@ PLAN_IGNORES = {"output": "plan writes no file"}
 
 
 def test_plan_takes_every_option_build_takes() -> None:
-    build_command, plan_command = cli.commands["build"], cli.commands["plan"]  # type: ignore[attr-defined]
+    ctx = click.Context(cli)
+    build_command, plan_command = cli.get_command(ctx, "build"), cli.get_command(ctx, "plan")
+    assert build_command is not None and plan_command is not None
     build_options = {p.name for p in build_command.params if isinstance(p, click.Option)}
     plan_options = {p.name for p in plan_command.params if isinstance(p, click.Option)}
     assert build_options - plan_options == set(PLAN_IGNORES)

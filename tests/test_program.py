@@ -221,3 +221,67 @@ def test_a_small_program_builds_and_every_episode_passes_the_check(tmp_path: Pat
         "01-week-1-session-1.mp3",
         "02-week-2-session-1.mp3",
     ]
+
+
+# -- the session cache: a rebuild reads generated sessions instead of generating them again ---------
+
+
+def texts(series: Series) -> list[str]:
+    return [episode.source_text for episode in series.episodes]
+
+
+def test_sessions_come_from_the_cache_unchanged_and_without_generating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audioguide.series.program as programs
+
+    monkeypatch.setenv("AUDIOGUIDE_CACHE", str(tmp_path / "cache"))
+    path = write(tmp_path, PROGRAM)
+    generated = texts(load_series(path))  # a cold cache: every session generated (the reference)
+    assert len(list((tmp_path / "cache" / "programs").iterdir())) == 12
+
+    def no_generating(*args: object) -> None:
+        raise AssertionError("a cached program was generated again")
+
+    monkeypatch.setattr(programs, "generate", no_generating)
+    assert texts(load_series(path)) == generated
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["another seed", "another title", "other code", "damaged entries", "a pinned episode"],
+)
+def test_anything_that_shapes_a_session_misses_the_cache(
+    change: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the change, the texts are those a cold cache gives (generated), not the cached ones."""
+    import audioguide.series.program as programs
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AUDIOGUIDE_CACHE", str(cache))
+    text = PROGRAM.replace("weeks: 4, per_week: 3", "weeks: 2, per_week: 2")
+    path = write(tmp_path, text)
+    load_series(path)
+    if change == "another seed":
+        text = text.replace("seed: 7", "seed: 8")
+    elif change == "another title":
+        text = text.replace("title: Back Care in Four Weeks", "title: Back Care in Two Weeks")
+    elif change == "other code":
+        monkeypatch.setattr(programs, "code_identity", lambda: "0" * 64)
+    elif change == "damaged entries":
+        entries = sorted((cache / "programs").iterdir())
+        for entry in entries:
+            entry.write_text('{"key": "not this one", "text": "title: X\\nsteps: [{rest: 5s}]\\n"}')
+        entries[0].unlink()
+        entries[0].mkdir()  # cannot be replaced: the text is generated all the same
+    else:  # episode 1 replaced by a built-in: what session 2 is told was taught changes
+        pinned = "".join(f"  - generated: {n}\n" for n in (2, 3, 4))
+        text += f"episodes:\n  - routine: lower-back-10min\n{pinned}"
+    path.write_text(text, encoding="utf-8")
+    calls: list[object] = []
+    real = programs.generate
+    monkeypatch.setattr(programs, "generate", lambda request: calls.append(request) or real(request))
+    warm = texts(load_series(path))
+    assert calls, "nothing was generated"
+    monkeypatch.setenv("AUDIOGUIDE_CACHE", str(tmp_path / "cold"))
+    assert warm == texts(load_series(path))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -316,6 +318,29 @@ def test_a_rebuild_with_nothing_changed_writes_nothing(site_copy: tuple[Path, Pa
     assert [r.status for r in result.episodes] == ["up to date"] * 3
     assert snapshot(out) == before
     assert (out / "feed.xml").read_bytes() == feed
+
+
+NOOP_LOADS = """
+import sys
+from audioguide.cli import main
+code = main(sys.argv[1:])
+print(code, *sorted(sys.modules))
+"""
+
+
+def test_a_rebuild_with_nothing_changed_loads_no_workers_nor_pillow(site_copy: tuple[Path, Path]) -> None:
+    """The no-op is most rebuilds: it loads neither the workers (multiprocessing) nor Pillow."""
+    series_file, out = site_copy
+    argv = ["series", "build", str(series_file), "-o", str(out), "-q", "--engine", "tone"]
+    run = subprocess.run(
+        [sys.executable, "-c", NOOP_LOADS, *argv], capture_output=True, text=True, timeout=120
+    )
+    code, *modules = run.stdout.splitlines()[-1].split()
+    assert code == "0", run.stderr
+    assert "3 episodes (3 up to date); nothing written" in run.stdout
+    assert "audioguide.series.build" in modules
+    unneeded = ("audioguide.series.workers", "multiprocessing", "concurrent.futures", "PIL", "http.server")
+    assert not [m for m in modules if m.startswith(unneeded)]
 
 
 def test_editing_one_routine_rebuilds_that_episode_alone(site_copy: tuple[Path, Path]) -> None:

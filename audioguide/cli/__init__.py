@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import signal
 import sys
-import textwrap
 import threading
 import traceback
 from pathlib import Path
@@ -17,19 +15,16 @@ from typing import Any
 import click
 
 from audioguide import __version__
+from audioguide.cli.lazy import LazyGroup
 from audioguide.cli.progress import Progress
-from audioguide.compile.compiler import PACES, VERBOSITY, Options, compile_routine
+from audioguide.compile.compiler import PACES, VERBOSITY, Options
 from audioguide.errors import AudioguideError, OptionError, one_line
 from audioguide.export.formats import FORMAT_NAMES
 from audioguide.load.durations import DurationSyntaxError, parse_target
-from audioguide.load.poses import library
-from audioguide.load.routine import builtin_routines, load_routine
-from audioguide.load.yamlnodes import suggest
+from audioguide.load.routine import load_routine
 from audioguide.model.routine import Routine
-from audioguide.pipeline.build import LOUDNESS_RANGE_LUFS, BuildOptions, make_plan
+from audioguide.pipeline.build import LOUDNESS_RANGE_LUFS, BuildOptions
 from audioguide.pipeline.build import build as run_build
-from audioguide.pipeline.check import check
-from audioguide.pipeline.report import cue_sheet, plan_data, plan_summary, pose_sheet, script_props
 from audioguide.render.mixer import RenderOptions
 from audioguide.speak.engines import ENGINE_NAMES
 
@@ -49,7 +44,18 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     return value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    lazy={  # every command but build lives in a module of its own, imported when it runs
+        "plan": "audioguide.cli.plan:plan",
+        "poses": "audioguide.cli.library:poses",
+        "routines": "audioguide.cli.library:routines",
+        "series": "audioguide.cli.series:series",
+        "voices": "audioguide.cli.voices:voices",
+        "make": "audioguide.cli.make:make",
+    },
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="audioguide")
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 @click.pass_context
@@ -262,131 +268,6 @@ def build(routine: str, quiet: bool, mono: bool, title: str | None, **kw: Any) -
         f"wrote {result.output} ({tl.length_samples / tl.sample_rate:.3f} s, {len(tl.chapters)} chapters; "
         f"phrases: {sources}) in {result.seconds:.1f} s"
     )
-
-
-@cli.command()
-@click.argument("routine")
-@_options
-@click.option("--json", "as_json", is_flag=True, help="Print every event as JSON (times in ms and samples).")
-@click.option(
-    "--check",
-    "run_check",
-    is_flag=True,
-    help="Check the choreography instead: time to move, doses, eyes open before standing, props.",
-)
-@_audio_options
-@_tag_options
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def plan(
-    routine: str, as_json: bool, run_check: bool, quiet: bool, mono: bool, title: str | None, **kw: Any
-) -> None:
-    """Show ROUTINE's compiled session as a cue sheet: every event and cue sound with its start and end,
-    then a summary (length, speech, cue sounds, props, warnings). Takes build's options, so a build's
-    command line can be planned as it is."""
-
-    result = make_plan(
-        _with_title(routine, title), _build_options(stereo=not mono, **kw), progress=Progress(quiet)
-    )
-    _notices(result.notices)
-    timeline = result.timeline
-    findings = check(result.script, timeline)
-    if run_check:
-        for finding in findings:
-            click.echo(str(finding))
-        errors = sum(f.level == "error" for f in findings)
-        click.echo(f"{result.routine.title}: {errors} error(s), {len(findings) - errors} warning(s)")
-        if errors:
-            raise click.exceptions.Exit(1)
-        return
-    if as_json:
-        click.echo(json.dumps(plan_data(timeline), indent=2, ensure_ascii=False))
-        return
-    click.echo("\n".join(cue_sheet(timeline, cues=True)))
-    reasons = [(step, step.why) for step in result.routine.steps if step.why]
-    if reasons:  # a generated routine says why each step is there
-        click.echo("\nWhy these steps:")
-        for step, why in reasons:
-            click.echo(f"  {step.pose or step.name}: {why}")
-    warnings = [*result.notices, *(str(f) for f in findings)]
-    click.echo("\n".join(plan_summary(result.script, timeline, warnings)))
-
-
-@cli.command()
-@click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def poses(name: str | None, as_json: bool) -> None:
-    """List the built-in pose library, or everything about the pose NAME (dose, wording, cautions...)."""
-
-    if name is not None:
-        found = library().get(name)
-        if found is None:
-            hint = suggest(name, library()) or "run 'audioguide poses' for the list"
-            raise click.BadParameter(f"no pose named '{name}' ({hint})", param_hint="NAME")
-        if as_json:
-            click.echo(json.dumps(dataclasses.asdict(found), indent=2, ensure_ascii=False))
-        else:
-            click.echo("\n".join(pose_sheet(found, library())))
-        return
-    rows = [
-        {"id": p.id, "name": p.name, "position": p.position, "areas": list(p.areas), "one_sided": p.one_sided}
-        for p in library().values()
-    ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for p in library().values():
-        side = " (one side at a time)" if p.one_sided else ""
-        click.echo(f"{p.id:28} {p.position:16} {', '.join(p.areas)}{side}")
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def routines(as_json: bool) -> None:
-    """List the built-in routines: length, title, what each is for and the props it needs."""
-
-    rows = []
-    for rid in sorted(builtin_routines()):
-        r = load_routine(rid)
-        script = compile_routine(r)
-        positions = tuple(dict.fromkeys(s.position for s in script.sections if s.position))
-        rows.append(
-            {
-                "id": rid,
-                "title": r.title,
-                "duration_s": (r.duration_ms or 0) / 1000,
-                "description": r.description,
-                "props": list(script_props(script)),
-                "positions": list(positions),
-            }
-        )
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        minutes = float(row["duration_s"]) / 60  # type: ignore[arg-type]
-        click.echo(f"{row['id']:26} {minutes:4.0f} min  {row['title']}")
-        props = ", ".join(row["props"]) or "none"  # type: ignore[arg-type]
-        needs = f"props: {props}; positions: {', '.join(row['positions'])}"  # type: ignore[arg-type]
-        for text in (str(row["description"]), needs):
-            indent = " " * 37
-            click.echo(
-                textwrap.fill(
-                    text, 100, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
-                )
-            )
-
-
-# -- command groups --------------------------------------------------------------------------------
-# Each group lives in its own module (cli_<name>.py) and is registered here.
-from audioguide.cli.series import series  # noqa: E402
-
-cli.add_command(series)
-from audioguide.cli.voices import voices  # noqa: E402
-
-cli.add_command(voices)
-from audioguide.cli.make import make  # noqa: E402
-
-cli.add_command(make)
 
 
 def main(argv: list[str] | None = None) -> int:

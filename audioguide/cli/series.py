@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
+from audioguide.cli.lazy import LazyGroup
 from audioguide.fsutil import atomic_write
 from audioguide.series.build import EpisodeReport, SeriesOptions, build_series, plan_series
-from audioguide.series.serve import make_server, server_url
 from audioguide.series.spec import load_series
 from audioguide.units import format_clock
 
@@ -36,7 +36,7 @@ def _common(f: Any) -> Any:
     return f
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy={"serve": "audioguide.cli.serve:serve_command"})  # loads http.server
 def series() -> None:
     """Podcast-style series: numbered episodes, a podcast feed and a page to listen from.
 
@@ -161,33 +161,3 @@ def routines_command(series_file: Path, output: Path) -> None:
         with atomic_write(path, "w", encoding="utf-8") as fh:
             fh.write(episode.source_text)
         click.echo(f"wrote {path}  ({episode.title})")
-
-
-@series.command("serve")
-@click.argument(
-    "folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path), default=Path("site")
-)
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port."
-)
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="The address to listen on (0.0.0.0 lets other devices on the network listen too).",
-)
-def serve_command(folder: Path, port: int, host: str) -> None:
-    """Preview a built series folder in a browser, with seeking (byte ranges); Ctrl-C stops it.
-
-    A plain static server without byte ranges (python3 -m http.server) makes every chapter click
-    restart the episode: a host must answer Range requests with 206 Partial Content.
-    """
-
-    server = make_server(folder, host, port)
-    click.echo(f"Serving {folder} at {server_url(server)}  (Ctrl-C to stop)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-    finally:
-        server.server_close()

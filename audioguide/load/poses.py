@@ -11,9 +11,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from audioguide.load.durations import DurationSyntaxError, parse_ms, parse_span
+from audioguide.load.yamlnodes import load_data
 from audioguide.model.amounts import Amount
 
 PROPS = ("mat", "chair", "wall", "strap", "cushion", "foam roller")
@@ -277,7 +276,7 @@ def _dose(check: _Checker, dose: Any, kind: str) -> tuple[Amount | None, int, in
 
 
 def _read(name: str) -> Any:
-    return yaml.safe_load(resources.files("audioguide").joinpath("data", name).read_text(encoding="utf-8"))
+    return load_data(resources.files("audioguide").joinpath("data", name).read_text(encoding="utf-8"))
 
 
 @cache

@@ -136,14 +136,69 @@ def read_text(path: Path) -> str:
         ) from exc
 
 
+_FAST_LOADER: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else None
+"""PyYAML's binding to libyaml (in its wheels): composes ten times faster than the pure-Python
+loader, with the same nodes and marks (tests/test_yamlnodes.py compares the two on every file here)."""
+_FAST_DIFFERS = re.compile(r"[\t\x85\u2028\u2029\ufeff?!]|[|>][-+0-9]*#")
+"""Text libyaml may read differently from the pure-Python loader (found by tests/test_yamlnodes.py's
+differential fuzzing), which is left to that loader: a tab (libyaml allows one inside a plain value),
+a byte-order mark or a Unicode line break within the text, a ``?`` (PyYAML ends a plain value in
+brackets there, and places the empty value of ``? key`` elsewhere), a ``!`` (a lone ``!`` tag makes a
+string for libyaml, a null for PyYAML) and a block scalar header with a comment stuck to it (``>#``).
+None of the files shipped here holds any of these."""
+MAX_FAST_DEPTH = 64
+"""A tree nested deeper than this is composed again by the pure-Python loader, whose recursion limit
+decides, as it always has, what is too deep. No routine, series or data file comes near it."""
+
+
+def compose(text: str, loader: Any = yaml.SafeLoader) -> yaml.Node | None:
+    """The node tree of one YAML document (None when empty), composed by ``loader``."""
+    composer = loader(text)
+    try:
+        return composer.get_single_node()
+    finally:
+        composer.dispose()
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """Compose with libyaml where it is installed. Anything it fails on, and any tree the pure-Python
+    loader might answer differently (an alias, nesting deeper than ``MAX_FAST_DEPTH``), is composed
+    again by the pure-Python loader, whose result and errors are the ones the user sees."""
+    if _FAST_LOADER is not None and not _FAST_DIFFERS.search(text):
+        try:
+            root = compose(text, _FAST_LOADER)
+        except Exception:  # the reference loader below says what is wrong, in its words
+            pass
+        else:
+            if root is None or _plain_tree(root):
+                return root
+    return compose(text)
+
+
+def _plain_tree(root: yaml.Node) -> bool:
+    """True when no node occurs twice (no alias), nothing nests deeper than ``MAX_FAST_DEPTH`` and
+    no value is left out (the two loaders place an empty value's mark differently)."""
+    seen: set[int] = set()
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen or depth > MAX_FAST_DEPTH or node.value == "":
+            return False
+        seen.add(id(node))
+        stack.extend((child, depth + 1) for child in _children(node))
+    return True
+
+
+def load_data(text: str) -> Any:
+    """``yaml.safe_load(text)``, composed as ``parse`` composes: for the packaged data files."""
+    root = _compose(text)
+    return None if root is None else yaml.constructor.SafeConstructor().construct_document(root)
+
+
 def parse(text: str, file: str) -> Doc:
     """Compose YAML into a node tree; refuse aliases, tabs and anything over the size bounds."""
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audioguide import __version__
 from audioguide.compile.compiler import Options as CompileOptions
@@ -26,7 +26,9 @@ from audioguide.series.feed import Channel, Item, feed_xml
 from audioguide.series.manifest import MANIFEST, Manifest, data_files, fingerprints, sha, write_if_changed
 from audioguide.series.site import page_html, read_vtt
 from audioguide.series.spec import Episode, Series, load_series
-from audioguide.series.workers import EpisodeBuilt, EpisodeError, run_builds
+
+if TYPE_CHECKING:
+    from audioguide.series.workers import EpisodeBuilt, EpisodeError
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,12 @@ def _build_locked(
             )
         )
 
-    run_builds(to_build, options.jobs, built)
+    if to_build:
+        # The episode workers (multiprocessing, concurrent.futures) load only when there is work:
+        # a rebuild with nothing to do is most rebuilds.
+        from audioguide.series.workers import run_builds
+
+        run_builds(to_build, options.jobs, built)
     if cover is not None and write_if_changed(out / "cover.png", cover):
         written.append(out / "cover.png")
     manifest.cover = cover_id
@@ -367,6 +374,15 @@ def _remove_stale(out: Path, manifest: Manifest, current: set[str]) -> list[Path
                 removed.append(path)
         del manifest.files[name]
     return removed
+
+
+def __getattr__(name: str) -> Any:
+    """``EpisodeError``, raised by the episode workers, is loaded with them on first use (PEP 562)."""
+    if name == "EpisodeError":
+        from audioguide.series.workers import EpisodeError  # the workers load multiprocessing
+
+        return EpisodeError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -29,7 +29,8 @@ from audioguide.model.cues import BUILTIN_BEDS
 from audioguide.model.routine import BREATH_PATTERNS, TARGET_RANGE_MS, Routine
 from audioguide.pipeline.generate import DEFAULT_PROPS, FOCUS, WHERE, Request
 from audioguide.series.feed import CATEGORY as DEFAULT_CATEGORY
-from audioguide.series.program import Program, Session, session_yaml, sessions
+from audioguide.series.program import Program, SessionTexts
+from audioguide.speak.cache import default_cache_dir
 
 SERIES_KEYS = (
     "title", "author", "description", "language", "base_url", "image", "owner", "category", "program",
@@ -147,7 +148,8 @@ def load_series(path: str | Path) -> Series:
     program = made = None
     if "program" in fields:
         program = _program(doc, fields["program"])
-        made = _Program(program, sessions(program, title), path.name)
+        texts = SessionTexts(program, title, path.name, __version__, default_cache_dir())
+        made = _Program(program, texts, path.name)
     if "episodes" in fields:
         nodes = doc.sequence(fields["episodes"], "episodes", "episodes")
         if not nodes:
@@ -297,10 +299,10 @@ def _image(doc: Doc, node: yaml.Node, base_dir: Path) -> tuple[Path, bytes]:
 
 @dataclass
 class _Program:
-    """A series' program while its episodes are read: the sessions, and the poses taught so far."""
+    """A series' program while its episodes are read: the sessions' texts, and the poses taught so far."""
 
     program: Program
-    sessions: list[Session]
+    texts: SessionTexts
     source: str
     taught: set[str] = field(default_factory=set)
 
@@ -401,11 +403,10 @@ def _generated(
     if made is None:
         raise doc.error(node, key, "'generated' needs a 'program:' in the series", "see docs/series.md")
     value = doc.value(node, key)
-    count = len(made.sessions)
+    count = made.program.sessions
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= count:
         raise doc.error(node, key, f"expected a session number of the program, 1 to {count}, got {value!r}")
-    session = made.sessions[value - 1]
-    text = session_yaml(session, made.program, made.source, __version__, sorted(made.taught))
+    text = made.texts.text(value, sorted(made.taught))
     routine = parse_routine(text, f"{made.source}: program session {value}", rid=f"session-{value}")
     return f"program/{value}", text, routine, f"program/{value}", made.program.stem(value)
 
