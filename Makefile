@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV): installing audioguide and its dependencies from PyPI (1-2 minutes the first time)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@# An editable install leaves our modules uncompiled; where PYTHONDONTWRITEBYTECODE is set, every
+	@# command would compile them again (0.1-0.3 s). pip compiles what it installs; this does ours.
+	$(BIN)/python -m compileall -q audioguide
 	@echo "$(VENV) is ready."
 	touch $(STAMP)
 

@@ -136,6 +136,10 @@ def main() -> int:
     print(f"{'(quick) ' if args.quick else ''}audioguide bench, {runs} round(s), scratch in {work}")
     print("  machine: the verdicts use CPU seconds; on a shared machine wall time includes the neighbours")
 
+    # An installed audioguide has its bytecode compiled (pip does it); an editable one may not, and where
+    # PYTHONDONTWRITEBYTECODE is set each command would compile it again. Time what users run.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "audioguide")], check=True)
+
     # Populate the warm cache (neural and eSpeak speech, rotated clips, cover), then the floor's PCM.
     run(build_argv(cli, out), env)
     run(build_argv(cli, out, "--voice", "espeak"), env)
