@@ -62,3 +62,15 @@ class HangingStartEngine:
 
     def synthesize(self, text: str, settings: dict[str, object]) -> tuple[bytes, int]:
         raise AssertionError("unreachable")
+
+
+class StatelessHangingEngine(HangingEngine):
+    """Hangs like HangingEngine, but says it is stateless: its phrases share one long-lived child."""
+
+    stateless = True
+
+
+class StatelessSilentEngine(SilentEngine):
+    """Silence, from one long-lived child."""
+
+    stateless = True

@@ -7,8 +7,9 @@ engine cannot start. Request: (text, key, settings, cache folder). Reply: (True,
 once the finished clip is in the cache, or (False, message naming the engine and the
 fix). The worker keeps one loaded engine and speaks each phrase in a forked child
 (see ``isolate``) that is killed after TIMEOUT_S, so every phrase starts from the same
-engine state and a hung engine costs bounded time; it post-processes and stores the
-clip itself, so that work runs in parallel too.
+engine state and a hung engine costs bounded time (a ``stateless`` engine speaks every
+phrase in one child, replaced after a failure); it post-processes and stores the clip
+itself, so that work runs in parallel too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from audioguide.speak.cache import SpeechCache
 from audioguide.speak.clips import postprocess
 from audioguide.speak.engines import make_engine
 from audioguide.speak.engines.base import engine_fix, speech_timeout_s
-from audioguide.speak.engines.isolate import run_isolated
+from audioguide.speak.engines.isolate import PhraseRunner
 from audioguide.speak.wire import receive, send
 from audioguide.units import SAMPLE_RATE
 
@@ -52,6 +53,27 @@ def main(argv: list[str]) -> int:
         return 1
     fix = engine_fix(getattr(engine, "name", name))
     requests = sys.stdin.buffer
+    # A long-lived phrase child must not hold this worker's pipes to the parent open.
+    runner = PhraseRunner(
+        engine.synthesize,
+        reuse=bool(getattr(engine, "stateless", False)),
+        close_fds=(replies.fileno(), requests.fileno()),
+    )
+    try:
+        return _serve(engine, name, fix, runner, requests, replies, timeout_s)
+    finally:
+        runner.close()
+
+
+def _serve(
+    engine: object,
+    name: str,
+    fix: str,
+    runner: PhraseRunner,
+    requests: BinaryIO,
+    replies: BinaryIO,
+    timeout_s: float,
+) -> int:
     while True:
         message = receive(requests)
         if message is None:
@@ -59,7 +81,7 @@ def main(argv: list[str]) -> int:
         text, key, settings, cache_root = cast(tuple[str, str, dict[str, object], str], message)
         what = f"the {getattr(engine, 'name', name)} engine speaking {text[:60]!r}"
         try:
-            pcm, rate = run_isolated(engine.synthesize, text, settings, timeout_s=timeout_s, what=what)
+            pcm, rate = runner(text, settings, timeout_s=timeout_s, what=what)
             try:
                 clip = postprocess(np.frombuffer(pcm, dtype="<i2"), rate)
             except AudioguideError as exc:

@@ -26,7 +26,9 @@ class Engine(Protocol):
 
     Engines run inside speech worker processes (see ``audioguide.speak.synth``), one engine per
     process, so they may keep global state; they must never print, and must raise
-    ``SpeechError`` (not return silence) when synthesis fails.
+    ``SpeechError`` (not return silence) when synthesis fails. An engine whose output does not
+    depend on what it said before may say so with a class attribute ``stateless = True``: its
+    phrases are then spoken in one long-lived child process instead of a fresh one each.
     """
 
     name: str
