@@ -17,7 +17,7 @@ from audioguide.speak.cache import SpeechCache
 from audioguide.speak.clips import CLIP_RMS_DBFS, TRIM_KEEP_AFTER, TRIM_KEEP_BEFORE, postprocess
 from audioguide.speak.engines import make_engine
 from audioguide.speak.engines.base import speech_timeout_s
-from audioguide.speak.engines.isolate import PhraseRunner
+from audioguide.speak.engines.isolate import CAN_FORK, PhraseRunner
 from audioguide.speak.synth import speak
 from audioguide.tools.measure import f0_track
 from audioguide.units import SAMPLE_RATE
@@ -146,6 +146,28 @@ def test_a_broken_engine_is_a_clear_error_in_bounded_time(tmp_path: Path, engine
     assert time.monotonic() - started < BOUND_S
     assert "--engine" in str(err.value)  # the fix
     assert not list(tmp_path.rglob("*.pcm"))  # nothing, silence least of all, went into the cache
+
+
+@pytest.mark.usefixtures("fake_engines")
+@pytest.mark.skipif(not CAN_FORK, reason="workers are forked from one loaded engine only where fork is safe")
+def test_parallel_workers_share_one_engine_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker loads the engine and forks the others: a model is read once, however many speak."""
+    log = tmp_path / "engine.log"
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    phrases = [f"Phrase number {i}." for i in range(12)]
+    clips = speak(
+        phrases,
+        load_profile("default"),
+        engine="fake_engines:CountingEngine",
+        cache=SpeechCache(tmp_path),
+        jobs=3,
+    )
+    assert list(clips) == phrases
+    events = [line.split() for line in log.read_text().splitlines()]
+    loads = [pid for what, pid in events if what == "load"]
+    speakers = {pid for what, pid in events if what == "speak"}
+    assert len(loads) == 1
+    assert len(speakers) == 3  # three worker processes spoke
 
 
 def _gone(pid: int) -> bool:
