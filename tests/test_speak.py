@@ -17,7 +17,7 @@ from audioguide.speak.cache import SpeechCache
 from audioguide.speak.clips import CLIP_RMS_DBFS, TRIM_KEEP_AFTER, TRIM_KEEP_BEFORE, postprocess
 from audioguide.speak.engines import make_engine
 from audioguide.speak.engines.base import speech_timeout_s
-from audioguide.speak.engines.isolate import CAN_FORK, PhraseRunner
+from audioguide.speak.engines.isolate import CAN_FORK, PhraseRunner, run_isolated
 from audioguide.speak.synth import speak
 from audioguide.tools.measure import f0_track
 from audioguide.units import SAMPLE_RATE
@@ -103,6 +103,16 @@ def test_pyttsx3_refuses_a_voice_it_does_not_have(tmp_path: Path) -> None:
     profile = VoiceProfile("x", voice="xx-nowhere")
     with pytest.raises(SpeechError, match=r"pyttsx3 has no voice 'xx-nowhere'.*--engine espeak"):
         speak(["Stay here."], profile, engine="pyttsx3", cache=SpeechCache(tmp_path))
+
+
+def test_espeak_prepared_in_the_worker_speaks_the_same_bytes() -> None:
+    """prepare() loads the voice before the phrase children are forked; they must speak as before."""
+    engine = make_engine("espeak")
+    settings = load_profile("espeak").settings()
+    before = [run_isolated(engine.synthesize, text, settings, timeout_s=30, what=text) for text in PHRASES]
+    engine.prepare(settings)  # type: ignore[attr-defined]
+    after = [run_isolated(engine.synthesize, text, settings, timeout_s=30, what=text) for text in PHRASES]
+    assert after == before
 
 
 def test_espeak_refuses_unknown_voices_and_variants(tmp_path: Path) -> None:

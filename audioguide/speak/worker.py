@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -120,6 +121,7 @@ def _serve(
     replies: BinaryIO,
     timeout_s: float,
 ) -> int:
+    prepare: Callable[[dict[str, object]], None] | None = getattr(engine, "prepare", None)
     while True:
         message = receive(requests)
         if message is None:
@@ -127,6 +129,9 @@ def _serve(
         text, key, settings, cache_root = cast(tuple[str, str, dict[str, object], str], message)
         what = f"the {getattr(engine, 'name', name)} engine speaking {text[:60]!r}"
         try:
+            if prepare is not None:  # once, before the first phrase child is forked (see Engine)
+                ready, prepare = prepare, None
+                ready(settings)
             pcm, rate = runner(text, settings, timeout_s=timeout_s, what=what)
             try:
                 clip = postprocess(np.frombuffer(pcm, dtype="<i2"), rate)
