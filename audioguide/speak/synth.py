@@ -60,6 +60,7 @@ class _Worker:
         argv = [sys.executable, "-m", "audioguide.speak.worker", engine_name, repr(timeout_s)]
         if theirs:
             argv.append(",".join(f"{r}:{w}" for r, w in theirs))
+        started = False
         try:
             self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
                 argv,
@@ -69,9 +70,14 @@ class _Worker:
                 start_new_session=os.name == "posix",
                 pass_fds=[fd for pair in theirs for fd in pair],
             )
+            started = True
         finally:
             for fd in (fd for pair in theirs for fd in pair):
                 os.close(fd)
+            if not started:
+                for request, reply in pipes:
+                    os.close(request[1])
+                    os.close(reply[0])
         self.requests: BinaryIO = self.proc.stdin  # type: ignore[assignment]
         self.replies: BinaryIO = self.proc.stdout  # type: ignore[assignment]
         self._siblings = [
