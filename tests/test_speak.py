@@ -17,6 +17,7 @@ from audioguide.speak.cache import SpeechCache
 from audioguide.speak.clips import CLIP_RMS_DBFS, TRIM_KEEP_AFTER, TRIM_KEEP_BEFORE, postprocess
 from audioguide.speak.engines import make_engine
 from audioguide.speak.engines.base import speech_timeout_s
+from audioguide.speak.engines.isolate import CAN_FORK, PhraseRunner, run_isolated
 from audioguide.speak.synth import speak
 from audioguide.tools.measure import f0_track
 from audioguide.units import SAMPLE_RATE
@@ -26,6 +27,7 @@ PHRASES = ("Lie on your back with your knees bent.", "Stay here, breathing easil
 TIMEOUT_S = 2.0
 BOUND_S = 2 * TIMEOUT_S + 3.0  # phrase timeout, the parent's watchdog margin, and process start-up
 EITHER = r"'(Stay here\.|Breathe out\.)'"  # two workers race: either phrase may fail first
+HUNG = rf"hanging engine speaking {EITHER} did not finish within 2 s"
 LEVEL_TOLERANCE_DB = 0.05  # postprocess levels exactly (float maths only, no int16 rounding here)
 
 
@@ -103,6 +105,16 @@ def test_pyttsx3_refuses_a_voice_it_does_not_have(tmp_path: Path) -> None:
         speak(["Stay here."], profile, engine="pyttsx3", cache=SpeechCache(tmp_path))
 
 
+def test_espeak_prepared_in_the_worker_speaks_the_same_bytes() -> None:
+    """prepare() loads the voice before the phrase children are forked; they must speak as before."""
+    engine = make_engine("espeak")
+    settings = load_profile("espeak").settings()
+    before = [run_isolated(engine.synthesize, text, settings, timeout_s=30, what=text) for text in PHRASES]
+    engine.prepare(settings)  # type: ignore[attr-defined]
+    after = [run_isolated(engine.synthesize, text, settings, timeout_s=30, what=text) for text in PHRASES]
+    assert after == before
+
+
 def test_espeak_refuses_unknown_voices_and_variants(tmp_path: Path) -> None:
     for voice, message in (
         ("en-us+f33", r"no voice variant '\+f33'.*did you mean '\+f3'"),
@@ -121,8 +133,10 @@ def test_espeak_refuses_unknown_voices_and_variants(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("engine", "message"),
     [
-        ("fake_engines:HangingEngine", rf"hanging engine speaking {EITHER} did not finish within 2 s"),
+        ("fake_engines:HangingEngine", HUNG),
+        ("fake_engines:StatelessHangingEngine", HUNG),
         ("fake_engines:SilentEngine", rf"silent engine speaking {EITHER}: .*no audio"),
+        ("fake_engines:StatelessSilentEngine", rf"silent engine speaking {EITHER}: .*no audio"),
         ("fake_engines:EmptyEngine", rf"empty engine speaking {EITHER}: .*no audio"),
         ("fake_engines:HangingStartEngine", r"fake_engines:HangingStartEngine speech engine did not start"),
     ],
@@ -142,6 +156,61 @@ def test_a_broken_engine_is_a_clear_error_in_bounded_time(tmp_path: Path, engine
     assert time.monotonic() - started < BOUND_S
     assert "--engine" in str(err.value)  # the fix
     assert not list(tmp_path.rglob("*.pcm"))  # nothing, silence least of all, went into the cache
+
+
+@pytest.mark.usefixtures("fake_engines")
+@pytest.mark.skipif(not CAN_FORK, reason="workers are forked from one loaded engine only where fork is safe")
+def test_parallel_workers_share_one_engine_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker loads the engine and forks the others: a model is read once, however many speak."""
+    log = tmp_path / "engine.log"
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    phrases = [f"Phrase number {i}." for i in range(12)]
+    clips = speak(
+        phrases,
+        load_profile("default"),
+        engine="fake_engines:CountingEngine",
+        cache=SpeechCache(tmp_path),
+        jobs=3,
+    )
+    assert list(clips) == phrases
+    events = [line.split() for line in log.read_text().splitlines()]
+    loads = [pid for what, pid in events if what == "load"]
+    speakers = {pid for what, pid in events if what == "speak"}
+    assert len(loads) == 1
+    assert len(speakers) == 3  # three worker processes spoke
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` is reaped (a zombie still answers kill(pid, 0))."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_reused_phrase_child_serves_many_calls_and_is_replaced_after_a_hang() -> None:
+    """The long-lived child of a stateless engine: one process for many phrases (the CPU saving), a
+    phrase that hangs is still killed at its timeout, and the next phrase gets a fresh child."""
+    reused = PhraseRunner(os.getpid, reuse=True)
+    first = reused(timeout_s=TIMEOUT_S, what="getpid")
+    assert first != os.getpid()
+    assert reused(timeout_s=TIMEOUT_S, what="getpid") == first
+    fresh = PhraseRunner(os.getpid, reuse=False)
+    assert fresh(timeout_s=TIMEOUT_S, what="getpid") != fresh(timeout_s=TIMEOUT_S, what="getpid")
+
+    sleeper = PhraseRunner(time.sleep, reuse=True)
+    assert sleeper(0.0, timeout_s=TIMEOUT_S, what="a nap") is None
+    started = time.monotonic()
+    with pytest.raises(SpeechError, match=r"a long nap did not finish within 0.5 s"):
+        sleeper(3600.0, timeout_s=0.5, what="a long nap")
+    assert time.monotonic() - started < 0.5 + 1.0
+    assert sleeper(0.0, timeout_s=TIMEOUT_S, what="a nap") is None  # a new child
+
+    reused.close()
+    assert _gone(first)
+    with pytest.raises(SpeechError, match=r"a crash failed: the speech process exited \(exit status 3\)"):
+        PhraseRunner(os._exit, reuse=True)(3, timeout_s=TIMEOUT_S, what="a crash")
 
 
 @pytest.mark.usefixtures("fake_engines")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import metadata
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from audioguide.errors import RenderError
 from audioguide.model.timeline import SPEECH, Event, Timeline
 from audioguide.render import sounds
 from audioguide.render.ambience import BED_LUFS, duck_gain, fade_gain, load_bed
+from audioguide.render.dsp import BiquadCascade
 from audioguide.render.loudness import LoudnessProfile, limit
 from audioguide.speak.cache import DerivedClipCache
 
@@ -47,9 +49,13 @@ PHASE_ROTATOR_Q = 0.7
 glottal pulses are narrow, so its waveform peaks far above its loudness; delaying its low harmonics by
 different amounts spreads each pulse out. The magnitude spectrum and the loudness are unchanged, the
 peaks fall (about 2 dB on synthetic speech), and the limiter has that much less to do."""
-PHASE_ROTATOR_VERSION = 1
+PHASE_ROTATOR_VERSION = 2
 """Bump when rotate_phase computes different samples: the rotated clips cached by earlier versions
-then miss. (Its frequencies, Q and the sample rate are part of the cache key already.)"""
+then miss. (Its frequencies, Q and the sample rate are part of the cache key already.) Version 2:
+float64 through dsp.BiquadCascade instead of scipy's sosfilt in float32."""
+PHASE_ROTATOR_BLOCK = 32
+"""BiquadCascade's block length for the rotator's 16 states: the flagship's 102 clips (272 s) took
+0.24 CPU s at 32 (and at 48 or 64), 0.33-0.46 s at 16 and 1.6 s at 8."""
 
 
 @dataclass(frozen=True)
@@ -271,11 +277,11 @@ def phase_rotator_sos(rate: int) -> np.ndarray:
 
 def phase_rotator_id(rate: int) -> str:
     """Everything the rotated samples depend on besides the clip: the rotated-clip cache's namespace.
-    scipy's version is in it because its sosfilt does the filtering (read from its metadata, which is
-    cheap; importing scipy is not), so cold and warm builds give the same bytes after an upgrade too."""
+    numpy's version is in it because its matrix products do the filtering (BiquadCascade), so cold
+    and warm builds give the same bytes after an upgrade too."""
     return (
         f"phase-rotator v{PHASE_ROTATOR_VERSION} {PHASE_ROTATOR_HZ} Q{PHASE_ROTATOR_Q} {rate} Hz "
-        f"scipy {metadata.version('scipy')}"
+        f"block {PHASE_ROTATOR_BLOCK} numpy {np.__version__}"
     )
 
 
@@ -298,11 +304,18 @@ def rotate_phase(clip: np.ndarray, rate: int) -> np.ndarray:
     x = np.asarray(clip, dtype=np.float32)
     if x.size == 0:
         return x
-    # scipy.signal takes about a second to import: only a cold build (a clip not yet cached) needs it.
-    from scipy.signal import sosfilt
+    # A copy of a cascade built once per rate: its matrices are shared, its state starts at zero.
+    cascade = copy.copy(_phase_rotator(rate))
+    cascade.state = np.zeros_like(cascade.state)
+    return cascade.process(x).astype(np.float32)
 
-    # float32 is ample here (rounding noise ~70 dB under the signal) and three times faster.
-    return sosfilt(phase_rotator_sos(rate).astype(np.float32), x).astype(np.float32, copy=False)
+
+@lru_cache(maxsize=4)
+def _phase_rotator(rate: int) -> BiquadCascade:
+    """The rotator as a BiquadCascade (float64, agrees with sosfilt to rounding; no scipy import, which
+    cost a cold build 1.3 CPU s, and more exact than the float32 sosfilt it replaced, whose rounding
+    noise reached 1.7e-4 on the flagship's speech)."""
+    return BiquadCascade(phase_rotator_sos(rate), block=PHASE_ROTATOR_BLOCK)
 
 
 def _cue(cache: DerivedClipCache | None, name: str, length: int | None, rate: int) -> np.ndarray:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from audioguide.speak.cache import SpeechCache, speech_key
 from audioguide.speak.clips import load_recording, postprocess
 from audioguide.speak.engines import make_engine, resolve_engine_name
 from audioguide.speak.engines.base import engine_fix, speech_timeout_s
+from audioguide.speak.engines.isolate import CAN_FORK
 from audioguide.speak.packs import check_pack, find_recording
 from audioguide.speak.wire import receive, send
 from audioguide.units import SAMPLE_RATE
@@ -36,25 +38,77 @@ that hangs anywhere else (starting its engine, or where fork is unavailable)."""
 
 
 class _Worker:
-    """One speech worker subprocess (see ``audioguide.speak.worker``), watched by a timer."""
+    """One speech worker process (see ``audioguide.speak.worker``), watched by a timer.
 
-    def __init__(self, engine_name: str, timeout_s: float) -> None:
+    ``siblings`` more workers are forked by this one once its engine is loaded (``siblings()`` returns
+    them), so a model is read once however many workers speak: a second hibari worker of its own
+    cost 0.8 CPU s to start. They share its process group, and so die with it."""
+
+    def __init__(self, engine_name: str, timeout_s: float, siblings: int = 0) -> None:
 
         self.engine_name = engine_name
         self.limit_s = timeout_s + min(WATCHDOG_GRACE_S, timeout_s)
         self.killed = threading.Event()
+        self.leader: _Worker | None = None  # for a sibling: the worker that forked it
+        # Each sibling's pipes: the ends the worker keeps (request read, reply write), and ours.
+        pipes = [(os.pipe(), os.pipe()) for _ in range(siblings)]
+        theirs = [(request[0], reply[1]) for request, reply in pipes]
         # One thread per worker keeps BLAS and OpenMP from starting thread pools, so the
         # worker can fork a child per phrase safely. Its own session (process group) lets us
         # kill it together with a phrase child it forked, should it hang.
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "audioguide.speak.worker", engine_name, repr(timeout_s)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            start_new_session=os.name == "posix",
-        )
-        hello = self._watched(lambda: receive(self.proc.stdout))  # type: ignore[arg-type]
+        argv = [sys.executable, "-m", "audioguide.speak.worker", engine_name, repr(timeout_s)]
+        if theirs:
+            argv.append(",".join(f"{r}:{w}" for r, w in theirs))
+        started = False
+        try:
+            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                start_new_session=os.name == "posix",
+                pass_fds=[fd for pair in theirs for fd in pair],
+            )
+            started = True
+        finally:
+            for fd in (fd for pair in theirs for fd in pair):
+                os.close(fd)
+            if not started:
+                for request, reply in pipes:
+                    os.close(request[1])
+                    os.close(reply[0])
+        self.requests: BinaryIO = self.proc.stdin  # type: ignore[assignment]
+        self.replies: BinaryIO = self.proc.stdout  # type: ignore[assignment]
+        self._siblings = [
+            _Worker._sibling(self, os.fdopen(request[1], "wb"), os.fdopen(reply[0], "rb"))
+            for request, reply in pipes
+        ]
+        try:
+            self._hello()
+        except BaseException:
+            for sibling in self._siblings:
+                sibling._close_pipes()
+            raise
+
+    @classmethod
+    def _sibling(cls, leader: _Worker, requests: BinaryIO, replies: BinaryIO) -> _Worker:
+        worker = cls.__new__(cls)
+        worker.engine_name, worker.limit_s = leader.engine_name, leader.limit_s
+        worker.killed = threading.Event()
+        worker.leader, worker.proc, worker._siblings = leader, None, []
+        worker.requests, worker.replies = requests, replies
+        return worker
+
+    def siblings(self) -> list[_Worker]:
+        """The workers this one forked, each after its hello (an error if one did not say it)."""
+        for sibling in self._siblings:
+            sibling._hello()
+        return list(self._siblings)
+
+    def _hello(self) -> None:
+        engine_name = self.engine_name
+        hello = self._watched(lambda: receive(self.replies))
         if hello is None:
             timed_out = self.killed.is_set()
             self.kill()
@@ -86,8 +140,8 @@ class _Worker:
         """Have the worker speak ``text`` and store the finished clip in the cache under ``key``."""
 
         def exchange() -> object:
-            send(self.proc.stdin, (text, key, settings, cache_root))  # type: ignore[arg-type]
-            return receive(self.proc.stdout)  # type: ignore[arg-type]
+            send(self.requests, (text, key, settings, cache_root))
+            return receive(self.replies)
 
         try:
             reply = self._watched(exchange)
@@ -108,32 +162,42 @@ class _Worker:
             raise SpeechError(str(value))
 
     def kill(self) -> None:
-        """Stop the worker and anything it forked, now."""
+        """Stop the worker and anything it forked, now (a sibling: its whole process group)."""
 
         self.killed.set()
-        if self.proc.returncode is not None:
+        proc = self.proc if self.leader is None else self.leader.proc
+        if proc is None or proc.returncode is not None:
             return  # already reaped: its process group id may belong to someone else by now
         if os.name == "posix":
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
         else:
             with contextlib.suppress(OSError):
-                self.proc.kill()
+                proc.kill()
 
     def close(self) -> None:
-        """Let the worker finish (end of its input); kill it if it does not within a few seconds."""
+        """Let the worker finish (end of its input); kill it if it does not within a few seconds.
+        Close the siblings before the worker that forked them: it waits for them to end."""
 
-        if self.proc.stdin:
+        with contextlib.suppress(OSError):
+            self.requests.close()
+        if self.proc is None:  # a sibling: it has ended once its end of our reply pipe closes
+            ready, _, _ = select.select([self.replies], [], [], 5)
+            if not ready or self.replies.read(1):
+                self.kill()
+        else:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.replies.close()
+
+    def _close_pipes(self) -> None:
+        for stream in (self.requests, self.replies):
             with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            self.proc.wait()
-        if self.proc.stdout:
-            with contextlib.suppress(OSError):
-                self.proc.stdout.close()
+                stream.close()
 
 
 def speak(
@@ -235,14 +299,39 @@ def _synthesize_parallel(
     workers: list[_Worker] = []
     lock = threading.Lock()
 
-    def run() -> None:
+    # With fork, one worker loads the engine and forks the others (see _Worker); they wait for it.
+    forked = CAN_FORK and count > 1
+    handed: queue.Queue[_Worker | None] = queue.Queue()
+    leader: list[_Worker] = []
+
+    def start(index: int) -> _Worker | None:
+        if not forked:
+            return _Worker(engine_name, timeout_s)
+        if index > 0:
+            return handed.get()
         try:
-            worker = _Worker(engine_name, timeout_s)
+            first = _Worker(engine_name, timeout_s, siblings=count - 1)
+            leader.append(first)
+            with lock:
+                workers.append(first)  # killable from here on, siblings included
+            for sibling in first.siblings():
+                handed.put(sibling)
+        finally:
+            for _ in range(count - 1):
+                handed.put(None)  # surplus, or every sibling's share when the start failed
+        return first
+
+    def run(index: int) -> None:
+        try:
+            worker = start(index)
         except BaseException as exc:
             results.put(("", "", exc))
             return
+        if worker is None:
+            return
         with lock:
-            workers.append(worker)
+            if worker not in workers:
+                workers.append(worker)
         try:
             while not stop.is_set():
                 try:
@@ -256,9 +345,10 @@ def _synthesize_parallel(
                     results.put((text, key, exc))
                     return
         finally:
-            worker.close()
+            if worker not in leader:  # the leader waits for its siblings: it is closed last, below
+                worker.close()
 
-    threads = [threading.Thread(target=run, daemon=True) for _ in range(count)]
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
     for t in threads:
         t.start()
     try:
@@ -284,3 +374,5 @@ def _synthesize_parallel(
         stop.set()
         for t in threads:
             t.join(timeout=WATCHDOG_GRACE_S)
+        for first in leader:
+            first.close()

@@ -1,5 +1,9 @@
-"""A speech worker process, ``python -m audioguide.speak.worker ENGINE [TIMEOUT_S]``: it speaks
-the phrases sent on stdin.
+"""A speech worker process, ``python -m audioguide.speak.worker ENGINE [TIMEOUT_S [R:W,...]]``: it
+speaks the phrases sent on stdin.
+
+Each R:W is a pair of inherited pipe descriptors (requests in, replies out) for a sibling worker:
+once the engine is loaded the worker forks one sibling per pair, which speaks over those pipes, so
+the model is read once for all of them. The worker waits for its siblings before it exits.
 
 Protocol: each request and reply is a 4-byte little-endian length and a pickle.
 The first reply is the hello: (True, engine identity) or (False, message) when the
@@ -7,16 +11,19 @@ engine cannot start. Request: (text, key, settings, cache folder). Reply: (True,
 once the finished clip is in the cache, or (False, message naming the engine and the
 fix). The worker keeps one loaded engine and speaks each phrase in a forked child
 (see ``isolate``) that is killed after TIMEOUT_S, so every phrase starts from the same
-engine state and a hung engine costs bounded time; it post-processes and stores the
-clip itself, so that work runs in parallel too.
+engine state and a hung engine costs bounded time (a ``stateless`` engine speaks every
+phrase in one child, replaced after a failure); it post-processes and stores the clip
+itself, so that work runs in parallel too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -25,7 +32,7 @@ from audioguide.speak.cache import SpeechCache
 from audioguide.speak.clips import postprocess
 from audioguide.speak.engines import make_engine
 from audioguide.speak.engines.base import engine_fix, speech_timeout_s
-from audioguide.speak.engines.isolate import run_isolated
+from audioguide.speak.engines.isolate import PhraseRunner
 from audioguide.speak.wire import receive, send
 from audioguide.units import SAMPLE_RATE
 
@@ -37,21 +44,84 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)
 
     name = argv[0] if argv else "auto"
+    pairs = [_fd_pair(pair) for pair in argv[2].split(",")] if len(argv) > 2 else []
+    requests: BinaryIO = sys.stdin.buffer
     try:
         timeout_s = speech_timeout_s(float(argv[1]) if len(argv) > 1 else None)
         engine = make_engine(name)
         load = getattr(engine, "load", None)
         if callable(load):  # engines with a model read it now, so a model that cannot load fails the hello
             load()
-        send(replies, (True, engine.identity()))
+        identity = engine.identity()
     except AudioguideError as exc:
         send(replies, (False, str(exc)))
         return 1
     except Exception as exc:  # a broken engine class: report it, do not die without a word
         send(replies, (False, f"the speech engine '{name}' failed to start: {type(exc).__name__}: {exc}"))
         return 1
+    siblings: list[int] = []
+    is_sibling = False
+    for index, (read_fd, write_fd) in enumerate(pairs):
+        pid = os.fork()
+        if pid == 0:  # a sibling: these pipes are its own, the rest are not
+            for other, (r, w) in enumerate(pairs):
+                if other != index:
+                    os.close(r)
+                    os.close(w)
+            replies.close()
+            requests.close()
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            requests, replies = os.fdopen(read_fd, "rb"), os.fdopen(write_fd, "wb")
+            is_sibling = True
+            break
+        siblings.append(pid)
+    else:
+        for read_fd, write_fd in pairs:
+            os.close(read_fd)
+            os.close(write_fd)
+    code = 1
+    try:
+        send(replies, (True, identity))
+        code = _run(engine, name, requests, replies, timeout_s)
+    finally:
+        if is_sibling:  # a fork of the worker: leave without running the interpreter's exit twice
+            with contextlib.suppress(Exception):
+                replies.flush()
+            os._exit(code)
+        for pid in siblings:  # they end when their requests do
+            os.waitpid(pid, 0)
+    return code
+
+
+def _fd_pair(text: str) -> tuple[int, int]:
+    read_fd, write_fd = text.split(":")
+    return int(read_fd), int(write_fd)
+
+
+def _run(engine: object, name: str, requests: BinaryIO, replies: BinaryIO, timeout_s: float) -> int:
     fix = engine_fix(getattr(engine, "name", name))
-    requests = sys.stdin.buffer
+    # A long-lived phrase child must not hold this worker's pipes to the parent open.
+    runner = PhraseRunner(
+        engine.synthesize,  # type: ignore[attr-defined]
+        reuse=bool(getattr(engine, "stateless", False)),
+        close_fds=(replies.fileno(), requests.fileno()),
+    )
+    try:
+        return _serve(engine, name, fix, runner, requests, replies, timeout_s)
+    finally:
+        runner.close()
+
+
+def _serve(
+    engine: object,
+    name: str,
+    fix: str,
+    runner: PhraseRunner,
+    requests: BinaryIO,
+    replies: BinaryIO,
+    timeout_s: float,
+) -> int:
+    prepare: Callable[[dict[str, object]], None] | None = getattr(engine, "prepare", None)
     while True:
         message = receive(requests)
         if message is None:
@@ -59,7 +129,10 @@ def main(argv: list[str]) -> int:
         text, key, settings, cache_root = cast(tuple[str, str, dict[str, object], str], message)
         what = f"the {getattr(engine, 'name', name)} engine speaking {text[:60]!r}"
         try:
-            pcm, rate = run_isolated(engine.synthesize, text, settings, timeout_s=timeout_s, what=what)
+            if prepare is not None:  # once, before the first phrase child is forked (see Engine)
+                ready, prepare = prepare, None
+                ready(settings)
+            pcm, rate = runner(text, settings, timeout_s=timeout_s, what=what)
             try:
                 clip = postprocess(np.frombuffer(pcm, dtype="<i2"), rate)
             except AudioguideError as exc:

@@ -171,6 +171,17 @@ class EspeakEngine:
     def identity(self) -> str:
         return f"espeak-ng {_state['version']}"
 
+    def prepare(self, settings: dict[str, object]) -> None:
+        """Load the voice now, in the worker, so that the phrase children forked from it do not each
+        load it again (0.25 of the 0.9 CPU s that the flagship's 102 children took). The children
+        still select it themselves; their samples are the same bytes as without this (measured on
+        the flagship's 102 phrases)."""
+        with _lock:
+            lib, _ = _load()
+            voice = str(settings.get("voice", "en-us"))
+            _check_variant(voice)
+            lib.espeak_SetVoiceByName(voice.encode())  # an unknown voice is reported by synthesize
+
     def synthesize(self, text: str, settings: dict[str, object]) -> tuple[bytes, int]:
         chunks: list[bytes] = []
 

@@ -80,6 +80,9 @@ class HibariEngine:
     """
 
     name = "hibari"
+    stateless = True
+    """A phrase comes out the same after any other (module docstring; tests/test_hibari.py checks it),
+    so a worker speaks all its phrases in one forked child rather than forking one per phrase."""
 
     def __init__(self) -> None:
         reason = available()
