@@ -61,12 +61,15 @@ class BiquadCascade:
     """A fixed cascade of second-order sections (scipy ``sos`` layout, a0 = 1) with its state, applied
     to consecutive blocks of one channel; ``process`` may be called with any lengths."""
 
-    def __init__(self, sos: Array, block: int = BLOCK) -> None:
+    def __init__(self, sos: Array, block: int = BLOCK, flush: float = STATE_FLUSH) -> None:
         sos = np.asarray(sos, dtype=np.float64)
         if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] == 1.0):
             raise ValueError("expected second-order sections of shape (n, 6) with a0 = 1")
         order = 2 * sos.shape[0]
         self.block = block
+        self.flush = flush
+        """State components under this are zeroed between blocks (STATE_FLUSH unless the caller
+        shows that a larger value changes nothing it reads)."""
         self.state = np.zeros(order)
         zero = np.zeros(order)
         impulse = np.zeros(block + 1)
@@ -136,7 +139,7 @@ class BiquadCascade:
             scan[reach:] = scan[reach:] + scan[:-reach] @ power
             power = power @ power
             reach *= 2
-        scan[np.abs(scan) < STATE_FLUSH] = 0.0
+        scan[np.abs(scan) < self.flush] = 0.0
         self.state = scan[-1].copy()
         return xs @ h_t + scan[:-1] @ g_t
 
