@@ -18,7 +18,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from audioguide.errors import ExportError
-from audioguide.export.cover import _scene, make_cover, png_bytes
+from audioguide.export.cover import _blur_around_text, _scene, make_cover, png_bytes
 from audioguide.export.encode import encode_file
 from audioguide.export.tags import ChapterMark, TagInfo, write_tags
 
@@ -243,6 +243,18 @@ def test_cover_is_a_square_rgb_png(cover: bytes) -> None:
 def test_cover_is_deterministic_and_follows_the_title(cover: bytes) -> None:
     assert make_cover(INFO.title, "Episode 3") == cover
     assert not np.array_equal(_scene(INFO.title, 1400), _scene("Morning Neck and Shoulders", 1400))
+
+
+@pytest.mark.parametrize("title", ["Evening wind-down", "Week 2, Session 1 of Back Care in Four Weeks"])
+def test_the_text_shadow_is_blurred_as_pillow_blurs_the_whole_layer(title: str) -> None:
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    layer = Image.new("RGBA", (1400, 1400), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    draw.text((9, 150), title, font=ImageFont.load_default(size=107), fill=(0, 0, 0, 96))  # near an edge
+    draw.text((400, 1330), "subtitle", font=ImageFont.load_default(size=54), fill=(0, 0, 0, 96))
+    expected = layer.filter(ImageFilter.GaussianBlur(1400 / 250))
+    assert _blur_around_text(layer, 1400 / 250, ImageFilter).tobytes() == expected.tobytes()
 
 
 def test_png_writer_without_pillow() -> None:

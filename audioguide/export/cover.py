@@ -114,11 +114,17 @@ def _scene(title: str, size: int) -> np.ndarray:
         for base, value in [(0.64, 0.62), (0.72, 0.46), (0.82, 0.30)]
     ]
     out = np.empty((size, size, 3), dtype=np.uint8)
+    x = (np.arange(size, dtype=np.float64) + 0.5)[np.newaxis, :] / size
+    hills = []
+    for layer, (base, value, phases) in enumerate(layers):
+        ridge = np.full_like(x, base)
+        for harmonic, phase in zip((1, 2, 3), phases, strict=True):
+            ridge = ridge + 0.035 / harmonic * np.sin(2 * np.pi * harmonic * (x + 0.3 * layer) + phase)
+        hills.append((ridge, _rgb(hue - 0.04 * layer, 0.30 + 0.05 * layer, value)))
     band = 128
     for row in range(0, size, band):
         rows = min(band, size - row)
         y = (np.arange(row, row + rows, dtype=np.float64) + 0.5)[:, np.newaxis] / size  # 0 top .. 1 bottom
-        x = (np.arange(size, dtype=np.float64) + 0.5)[np.newaxis, :] / size
 
         # Sky: a deep, muted tone at the top easing into a pale warm glow at the horizon.
         top, glow = _rgb(hue, 0.45, 0.32), _rgb(hue + 0.09, 0.22, 0.95)
@@ -131,15 +137,19 @@ def _scene(title: str, size: int) -> np.ndarray:
         halo = 0.35 * np.exp(-(((distance - radius).clip(0) / 0.12) ** 2))[..., np.newaxis]
         image = image * (1 - halo) + sun * halo
         disc = (1 - _smoothstep(radius - 1.5 / size, radius + 1.5 / size, distance))[..., np.newaxis]
-        image = image * (1 - disc) + sun * disc
+        if disc.any():  # where disc is 0 the blend leaves every value as it is (x * 1 + 0)
+            image = image * (1 - disc) + sun * disc
 
-        # Three layers of gentle hills, darker and lower towards the viewer.
-        for layer, (base, value, phases) in enumerate(layers):
-            ridge = np.full_like(x, base)
-            for harmonic, phase in zip((1, 2, 3), phases, strict=True):
-                ridge = ridge + 0.035 / harmonic * np.sin(2 * np.pi * harmonic * (x + 0.3 * layer) + phase)
+        # Three layers of gentle hills, darker and lower towards the viewer. A band wholly above a ridge
+        # is left as it is and one wholly below it takes the hill's colour: the blend's own results
+        # there (x * 1 + c * 0 and x * 0 + c * 1), without the passes over every pixel.
+        for ridge, colour in hills:
             ground = _smoothstep(-1.0 / size, 1.0 / size, y - ridge)[..., np.newaxis]
-            colour = _rgb(hue - 0.04 * layer, 0.30 + 0.05 * layer, value)
+            if not ground.any():
+                continue
+            if np.all(ground == 1.0):
+                image = np.broadcast_to(colour, image.shape).copy()
+                continue
             image = image * (1 - ground) + colour * ground
 
         out[row : row + rows] = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
@@ -176,9 +186,28 @@ def _draw_text(image: Image, title: str, subtitle: str | None) -> Image:
             shadow.text((x, y + size / 500), line, font=font, fill=(0, 0, 0, 96))
             y += int(font_size * 1.2)
         y += font_size // 2
-    blurred = shadow_layer.filter(ImageFilter.GaussianBlur(size / 250))
+    blurred = _blur_around_text(shadow_layer, size / 250, ImageFilter)
     composed = PILImage.alpha_composite(PILImage.alpha_composite(image.convert("RGBA"), blurred), text_layer)
     return composed.convert("RGB")
+
+
+def _blur_around_text(layer: Image, radius: float, image_filter: ModuleType) -> Image:
+    """``layer.filter(GaussianBlur(radius))``, blurring only the text's box and a margin around it.
+
+    Pillow's Gaussian blur is three box blurs that repeat the edge pixels outwards; the rest of the
+    layer is transparent zeros, so within the margin the crop sees what the whole layer would and
+    everywhere beyond it the blur is zero. The same pixels for a fraction of the work (0.1 s of a
+    1400-pixel cover's 0.4 s went to blurring mostly empty layer)."""
+    box = layer.getbbox()
+    if box is None:
+        return layer.copy()
+    margin = 4 * int(radius + 2)  # each box pass reaches about radius + 1 pixels: three of them, and room
+    left, top = max(0, box[0] - margin), max(0, box[1] - margin)
+    right, bottom = min(layer.width, box[2] + margin), min(layer.height, box[3] + margin)
+    out = layer.copy()
+    crop = layer.crop((left, top, right, bottom)).filter(image_filter.GaussianBlur(radius))
+    out.paste(crop, (left, top))
+    return out
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
