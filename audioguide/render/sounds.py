@@ -160,15 +160,19 @@ def _tail(length: int, seconds: float) -> np.ndarray:
     return env
 
 
+@functools.lru_cache(maxsize=8)
 def _shaped_noise(length: int, centre_hz: float, width_octaves: float, seed: int) -> np.ndarray:
-    """Seeded white noise given a smooth log-Gaussian band around ``centre_hz`` (in the FFT domain)."""
+    """Seeded white noise given a smooth log-Gaussian band around ``centre_hz`` (in the FFT domain),
+    read-only: an inhale and an exhale of one length share their two noises."""
     noise = np.random.default_rng(seed).standard_normal(length)
     spectrum = np.fft.rfft(noise)
     freqs = np.fft.rfftfreq(length, 1.0 / SAMPLE_RATE)
     octaves = np.log2(np.maximum(freqs, 1.0) / centre_hz)
     spectrum *= np.exp(-0.5 * (octaves / width_octaves) ** 2)
     out = np.fft.irfft(spectrum, length)
-    return out / np.sqrt(np.mean(out**2))
+    out /= np.sqrt(np.mean(out**2))
+    out.flags.writeable = False
+    return out
 
 
 def _breath(length: int, *, rising: bool) -> np.ndarray:
