@@ -67,20 +67,26 @@ def test_libyaml_composes_every_file_here_as_the_pure_python_loader_does(path: P
     assert load_data(text) == yaml.safe_load(text)
 
 
-@needs_libyaml
-def test_the_pose_library_is_read_with_libyaml(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fast path is taken for the data files (the fallback would hide a slow start-up)."""
-    calls: list[Any] = []
+@pytest.fixture
+def loaders(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The loader of every compose() call, in order."""
+    used: list[Any] = []
     real = yamlnodes.compose
 
     def spy(text: str, loader: Any = yaml.SafeLoader) -> Any:
-        calls.append(loader)
+        used.append(loader)
         return real(text, loader)
 
     monkeypatch.setattr(yamlnodes, "compose", spy)
+    return used
+
+
+@needs_libyaml
+def test_the_pose_library_is_read_with_libyaml(loaders: list[Any]) -> None:
+    """The fast path is taken for the data files (the fallback would hide a slow start-up)."""
     text = (ROOT / "audioguide" / "data" / "poses.yaml").read_text(encoding="utf-8")
     load_data(text)
-    assert calls == [yaml.CSafeLoader]
+    assert loaders == [yaml.CSafeLoader]
 
 
 # Inputs the fast path must hand to the pure-Python loader: its errors (and its recursion limit) are
@@ -133,17 +139,7 @@ def test_parse_answers_awkward_input_as_the_pure_python_loader_did(
     assert fast == parse_outcome(text)
 
 
-def test_a_tree_nested_past_the_fast_depth_is_composed_by_the_reference_loader(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    loaders: list[Any] = []
-    real = yamlnodes.compose
-
-    def spy(text: str, loader: Any = yaml.SafeLoader) -> Any:
-        loaders.append(loader)
-        return real(text, loader)
-
-    monkeypatch.setattr(yamlnodes, "compose", spy)
+def test_a_tree_nested_past_the_fast_depth_is_composed_by_the_reference_loader(loaders: list[Any]) -> None:
     depth = yamlnodes.MAX_FAST_DEPTH
     parse("[" * depth + "]" * depth, "f.yaml")
     assert loaders == ([yaml.CSafeLoader] if yaml.__with_libyaml__ else [yaml.SafeLoader])
