@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from scipy.signal import sosfilt
 
 from audioguide.errors import RenderError
+from audioguide.model import cues as cues_module
 from audioguide.model.timeline import CUE, HOLD, SPEECH, Chapter, Event, Timeline
 from audioguide.render import mixer as mixer_module
 from audioguide.render import sounds
@@ -472,3 +473,23 @@ def test_cue_sounds_are_cached_beside_the_speech_and_read_back_exactly(
     calls.clear()
     again = Mixer(timeline, {}, RenderOptions(), tmp_path)
     assert len(calls) == 2 and np.array_equal(again.audio["bell"], real("bell", None))
+
+
+def test_a_cached_cue_of_another_length_is_not_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An upgrade that changes a fixed cue's natural length (model/cues.py) must not get the old cue back.
+    events = [Event(0, 30_000, CUE, "", 0, clip="bell")]
+    Mixer(_timeline(200_000, events), {}, RenderOptions(), tmp_path)
+    monkeypatch.setitem(cues_module._NATURAL_LENGTHS, "bell", 3 * RATE)
+    sounds._render.cache_clear()
+    warm = Mixer(_timeline(200_000, events), {}, RenderOptions(), tmp_path)
+    assert warm.audio["bell"].size == 3 * RATE
+    sounds._render.cache_clear()
+    with pytest.raises(RenderError, match="fixed length"):  # as uncached: a wrong explicit length fails
+        Mixer(
+            _timeline(200_000, [Event(0, 30_000, CUE, "", 0, clip="bell:52920")]),
+            {},
+            RenderOptions(),
+            tmp_path,
+        )

@@ -60,11 +60,12 @@ def k_weighting_sos(rate: int) -> Array:
 
 K_WEIGHTING_FLUSH = 1e-30
 """The K-weighting filters' state is zeroed below this (dsp.BiquadCascade), so that the filter comes to
-rest 0.3 s after a sound instead of 2 s, and the silence that follows is skipped. It changes no reading:
-a flushed component moved an output by under 4e-30 (the filters' state-to-output gains are under 4),
-whose square, 1.6e-59, is under half an ulp of the energy of any 400 ms block that can pass the
--70 LUFS absolute gate (at least 2e-3), so every gated block sums to the same float; blocks under
-the gate are not counted either way. The flagship's mastering gain is the same to the bit."""
+rest 0.3 s after a sound instead of 2 s, and the silence that follows is skipped. A flushed component
+moved an output by under 4e-30 (the filters' state-to-output gains are under 4): next to any sample of
+sound that is far below the rounding of the float it changes, and a 400 ms block that can pass the
+-70 LUFS absolute gate holds at least 2e-3 of energy, while the whole tail's share is under 1e-55. A
+reading could differ only where a sum lands within ~1e-30 of a rounding boundary; the flagship's
+mastering gain and output are the same to the bit (checked with np.array_equal)."""
 
 
 def _as_frames(block: Array, channels: int) -> Array:

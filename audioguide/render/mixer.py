@@ -323,9 +323,10 @@ def _cue(cache: DerivedClipCache | None, name: str, length: int | None, rate: in
     a tenth of a second each to synthesize)."""
     if cache is None:
         return sounds.cue(name, length)
-    key = cache.named_key(f"{name}:{length}", rate)
+    samples = sounds.cue_length(name, length)  # checked first: a bad cue fails as it would uncached
+    key = cache.named_key(f"{name}:{samples}", rate)  # the length the cue has, not the one asked for
     found = cache.get(key, rate)
-    if found is not None and (length is None or found.size == length):
+    if found is not None and found.size == samples:
         return found
     out = sounds.cue(name, length)
     cache.put(key, out, rate)

@@ -43,6 +43,11 @@ def cue(name: str, length_samples: int | None = None) -> np.ndarray:
     """A cue sound as read-only mono float32 at SAMPLE_RATE. Fixed sounds have their natural length
     (any other explicit length is a ValueError); ``inhale``/``exhale`` need ``length_samples`` (one
     breath phase, 1-20 s) and fill exactly that length, silent at both ends."""
+    return _render(name, cue_length(name, length_samples))
+
+
+def cue_length(name: str, length_samples: int | None = None) -> int:
+    """The length ``cue(name, length_samples)`` has, or the ValueError it raises."""
     check_name(name)
     if name in BREATH_NAMES:
         if length_samples is None:
@@ -52,11 +57,12 @@ def cue(name: str, length_samples: int | None = None) -> np.ndarray:
                 f"cue {name!r}: a breath phase must last {BREATH_MIN_SAMPLES} to {BREATH_MAX_SAMPLES} "
                 f"samples (1-20 s), got {length_samples}"
             )
-        return _render(name, int(length_samples))
+        return int(length_samples)
     natural = natural_length(name)
     if length_samples is not None and length_samples != natural:
         raise ValueError(f"cue {name!r} has a fixed length of {natural} samples, got {length_samples}")
-    return _render(name, natural)
+    assert natural is not None  # check_name passed: every fixed cue has one
+    return natural
 
 
 @functools.lru_cache(maxsize=1)
