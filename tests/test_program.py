@@ -247,6 +247,16 @@ def test_sessions_come_from_the_cache_unchanged_and_without_generating(
     assert texts(load_series(path)) == generated
 
 
+def test_the_session_cache_lives_in_the_cache_folder_a_build_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDIOGUIDE_CACHE", str(tmp_path / "default"))
+    path = write(tmp_path, PROGRAM)
+    load_series(path, cache_dir=tmp_path / "given")  # as build_series and plan_series call it
+    assert len(list((tmp_path / "given" / "programs").iterdir())) == 12
+    assert not (tmp_path / "default").exists()
+
+
 @pytest.mark.parametrize(
     "change",
     ["another seed", "another title", "other code", "damaged entries", "a pinned episode"],

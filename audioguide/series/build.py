@@ -169,7 +169,7 @@ def plan_series(series: Series | str | Path, options: SeriesOptions) -> tuple[Ep
     """Each episode's exact length (speech is synthesized or read from the cache; no audio is rendered)
     and what ``build_series`` would do to it."""
 
-    series = series if isinstance(series, Series) else load_series(series)
+    series = series if isinstance(series, Series) else load_series(series, options.cache_dir)
     manifest = _manifest_for(series, options)
     jobs, _ = _jobs(series, options, manifest)
     plans = []
@@ -247,7 +247,7 @@ def build_series(
     """
 
     started = time.perf_counter()
-    series = series if isinstance(series, Series) else load_series(series)
+    series = series if isinstance(series, Series) else load_series(series, options.cache_dir)
     out = options.output
     check_writable_folder(out)  # before any work: a read-only folder fails now, not after the renders
     with folder_lock(out, (lambda: waiting(out)) if waiting else None):

@@ -116,8 +116,9 @@ class Series:
         return self.base_url + "feed.xml"
 
 
-def load_series(path: str | Path) -> Series:
-    """Load and validate a series file; RoutineError names the file, line and key of any problem."""
+def load_series(path: str | Path, cache_dir: Path | None = None) -> Series:
+    """Load and validate a series file; RoutineError names the file, line and key of any problem.
+    A program's generated sessions are kept in ``cache_dir`` (default: the speech cache's folder)."""
     path = Path(path)
     display = str(path)
     doc = parse(read_text(path), display)
@@ -148,7 +149,7 @@ def load_series(path: str | Path) -> Series:
     program = made = None
     if "program" in fields:
         program = _program(doc, fields["program"])
-        texts = SessionTexts(program, title, path.name, __version__, default_cache_dir())
+        texts = SessionTexts(program, title, path.name, __version__, cache_dir or default_cache_dir())
         made = _Program(program, texts, path.name)
     if "episodes" in fields:
         nodes = doc.sequence(fields["episodes"], "episodes", "episodes")
