@@ -247,3 +247,19 @@ def test_missing_engines_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(espeak, "library_path", lambda: None)
     with pytest.raises(SpeechError, match="libespeak-ng is not available: run 'make setup'"):
         make_engine("espeak")
+
+
+@pytest.mark.skipif(not CAN_FORK, reason="phrases run in forked children only where fork is available")
+def test_a_refused_fork_is_a_speech_error_and_leaks_no_pipes(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    open_fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    monkeypatch.setattr(os, "fork", refuse)
+    for runner in (PhraseRunner(os.getpid, reuse=True), PhraseRunner(os.getpid, reuse=False)):
+        with pytest.raises(SpeechError, match="could not start a process"):
+            runner(timeout_s=TIMEOUT_S, what="getpid")
+    with pytest.raises(SpeechError, match="getpid: the system could not start a process"):
+        run_isolated(os.getpid, timeout_s=TIMEOUT_S, what="getpid")
+    if open_fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == open_fds

@@ -62,7 +62,11 @@ def main(argv: list[str]) -> int:
     siblings: list[int] = []
     is_sibling = False
     for index, (read_fd, write_fd) in enumerate(pairs):
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # no memory or too many processes: say so in the hello, no traceback
+            send(replies, (False, f"cannot start {len(pairs) + 1} speech workers: {exc}"))
+            return 1
         if pid == 0:  # a sibling: these pipes are its own, the rest are not
             for other, (r, w) in enumerate(pairs):
                 if other != index:

@@ -33,6 +33,18 @@ CAN_FORK = hasattr(os, "fork") and sys.platform != "darwin"  # macOS system fram
 _LENGTH = struct.Struct("<I")  # a long-lived child's messages: length, then a pickle
 
 
+def _fork(*fds: int, what: str) -> int:
+    """``os.fork()``; if the system refuses (no memory, too many processes), the pipes made for the
+    child are closed and SpeechError says so, rather than four descriptors leaking per phrase."""
+    try:
+        return os.fork()
+    except OSError as exc:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        raise SpeechError(f"{what}: the system could not start a process ({exc})") from None
+
+
 def run_isolated(fn: Callable[..., Any], *args: Any, timeout_s: float, what: str) -> Any:
     """Call ``fn(*args)`` in a forked child and return its result; SpeechError on failure or timeout.
 
@@ -43,7 +55,7 @@ def run_isolated(fn: Callable[..., Any], *args: Any, timeout_s: float, what: str
     if not CAN_FORK:
         return fn(*args)
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    pid = _fork(read_fd, write_fd, what=what)
     if pid == 0:  # child
         code = 0
         try:
@@ -155,7 +167,7 @@ class PhraseRunner:
     def _start(self) -> tuple[int, int, int]:
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
-        pid = os.fork()
+        pid = _fork(request_r, request_w, reply_r, reply_w, what="starting a speech process")
         if pid == 0:  # child: answer requests until the request pipe closes
             code = 0
             try:
