@@ -37,6 +37,10 @@ the parent kills it: the worker itself kills a hung phrase at the timeout; this 
 that hangs anywhere else (starting its engine, or where fork is unavailable)."""
 
 
+class _GroupKilled(Exception):
+    """A worker died because a sibling's phrase hung; that sibling's thread reports the timeout."""
+
+
 class _Worker:
     """One speech worker process (see ``audioguide.speak.worker``), watched by a timer.
 
@@ -49,6 +53,7 @@ class _Worker:
         self.engine_name = engine_name
         self.limit_s = timeout_s + min(WATCHDOG_GRACE_S, timeout_s)
         self.killed = threading.Event()
+        self.hung = threading.Event()  # a watchdog of this group fired: shared with the siblings
         self.leader: _Worker | None = None  # for a sibling: the worker that forked it
         # Each sibling's pipes: the ends the worker keeps (request read, reply write), and ours.
         pipes = [(os.pipe(), os.pipe()) for _ in range(siblings)]
@@ -95,15 +100,20 @@ class _Worker:
     def _sibling(cls, leader: _Worker, requests: BinaryIO, replies: BinaryIO) -> _Worker:
         worker = cls.__new__(cls)
         worker.engine_name, worker.limit_s = leader.engine_name, leader.limit_s
-        worker.killed = threading.Event()
+        worker.killed, worker.hung = threading.Event(), leader.hung
         worker.leader, worker.proc, worker._siblings = leader, None, []
         worker.requests, worker.replies = requests, replies
         return worker
 
     def siblings(self) -> list[_Worker]:
         """The workers this one forked, each after its hello (an error if one did not say it)."""
-        for sibling in self._siblings:
-            sibling._hello()
+        try:
+            for sibling in self._siblings:
+                sibling._hello()
+        except BaseException:
+            for sibling in self._siblings:  # none is handed out: our ends of every pipe are closed
+                sibling._close_pipes()
+            raise
         return list(self._siblings)
 
     def _hello(self) -> None:
@@ -127,7 +137,7 @@ class _Worker:
             raise EngineUnavailable(str(detail))
 
     def _watched(self, fn: Callable[[], object]) -> object:
-        timer = threading.Timer(self.limit_s, self.kill)
+        timer = threading.Timer(self.limit_s, self._expire)
         timer.daemon = True
         timer.start()
         try:
@@ -153,6 +163,8 @@ class _Worker:
                     f"the {self.engine_name} engine speaking {text[:60]!r} did not finish within "
                     f"{self.limit_s:g} s: the speech engine hung; {engine_fix(self.engine_name)}"
                 )
+            if self.hung.is_set():  # killed with the group for another worker's hung phrase
+                raise _GroupKilled
             raise SpeechError(
                 f"the {self.engine_name} speech worker died while speaking {text[:60]!r}; "
                 f"{engine_fix(self.engine_name)}"
@@ -160,6 +172,11 @@ class _Worker:
         ok, value = cast(tuple[bool, object], reply)
         if not ok:
             raise SpeechError(str(value))
+
+    def _expire(self) -> None:
+        """The watchdog: this worker took too long. Its whole group dies with it."""
+        self.hung.set()
+        self.kill()
 
     def kill(self) -> None:
         """Stop the worker and anything it forked, now (a sibling: its whole process group)."""
@@ -341,6 +358,8 @@ def _synthesize_parallel(
                 try:
                     worker.speak(text, key, settings, cache_root)
                     results.put((text, key, None))
+                except _GroupKilled:
+                    return
                 except BaseException as exc:
                     results.put((text, key, exc))
                     return
