@@ -136,13 +136,18 @@ requests = st.builds(
 )
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    phases=FIND,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+def sessions(examples: int) -> settings:
+    """Hypothesis settings for generated sessions: fixed examples (derandomized), no shrinking."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        phases=FIND,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
+@sessions(60)
 @given(requests)
 def test_every_generated_session_keeps_every_rule(request: Request) -> None:
     assume(eligible(request))  # nothing fits: covered by test_nothing_fits_is_a_clear_error
@@ -151,13 +156,7 @@ def test_every_generated_session_keeps_every_rule(request: Request) -> None:
     assert generate(request).routine == g.routine  # the same request and seed: the same session
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    phases=FIND,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@sessions(40)
 @given(requests.filter(lambda r: r.length_ms >= 10 * 60_000))
 def test_sessions_fit_their_length_with_every_hold_at_its_dose_and_pass_the_check(request: Request) -> None:
     if not eligible(request):

@@ -289,13 +289,7 @@ def _rotated(cache: DerivedClipCache | None, clip: np.ndarray, rate: int) -> np.
     """``rotate_phase(clip)``, from the cache when an earlier build made it."""
     if cache is None:
         return rotate_phase(clip, rate)
-    key = cache.key(clip, rate)
-    found = cache.get(key, rate)
-    if found is not None and found.size == clip.size:
-        return found
-    out = rotate_phase(clip, rate)
-    cache.put(key, out, rate)
-    return out
+    return cache.get_or_make(cache.key(clip, rate), rate, clip.size, lambda: rotate_phase(clip, rate))
 
 
 def rotate_phase(clip: np.ndarray, rate: int) -> np.ndarray:
@@ -325,12 +319,7 @@ def _cue(cache: DerivedClipCache | None, name: str, length: int | None, rate: in
         return sounds.cue(name, length)
     samples = sounds.cue_length(name, length)  # checked first: a bad cue fails as it would uncached
     key = cache.named_key(f"{name}:{samples}", rate)  # the length the cue has, not the one asked for
-    found = cache.get(key, rate)
-    if found is not None and found.size == samples:
-        return found
-    out = sounds.cue(name, length)
-    cache.put(key, out, rate)
-    return out
+    return cache.get_or_make(key, rate, samples, lambda: sounds.cue(name, length))
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,15 @@ class DerivedClipCache:
         if samples is not None:
             samples.flags.writeable = False
         return samples
+
+    def get_or_make(self, key: str, rate: int, size: int, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """The clip stored under ``key`` if it holds ``size`` samples; else ``make()``, stored."""
+        found = self.get(key, rate)
+        if found is not None and found.size == size:
+            return found
+        out = make()
+        self.put(key, out, rate)
+        return out
 
     def put(self, key: str, samples: np.ndarray, rate: int) -> None:
         """Store a derived clip; a cache that cannot be written is only a missed saving, not an error."""
