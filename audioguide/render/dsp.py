@@ -180,11 +180,18 @@ def running_mean(x: Array, width: int) -> Array:
     left = width // 2
     if left > x.size:
         raise ValueError(f"a window of {width} needs at least {left} values to mirror, got {x.size}")
-    line = np.concatenate([x[:left][::-1], x])  # the mirrored start; no value past the end is needed
+    # The line summed is the mirrored start and then x (x[left-1] .. x[0], x[0] .. x[-1]); no value
+    # past the end is needed. Its steps are written straight from x (no copy of the line), and the
+    # running sum and the division work in place: the same operations, two fewer arrays.
     steps = np.empty(left + count)
-    steps[0] = np.add.accumulate(line[:width])[-1]  # the first window, summed left to right
-    steps[1:] = line[width : width + left + count - 1] - line[: left + count - 1]
-    return np.cumsum(steps)[left:] / width
+    first = np.concatenate([x[:left][::-1], x[: width - left]])
+    steps[0] = np.add.accumulate(first)[-1]  # the first window, summed left to right
+    np.subtract(x[width - left : width], x[:left][::-1], out=steps[1 : left + 1])  # leaving the mirror
+    np.subtract(x[width:], x[: count - 1], out=steps[left + 1 :])
+    np.cumsum(steps, out=steps)
+    out = steps[left:]
+    out /= width
+    return out
 
 
 def find_root(f: Callable[[float], float], low: float, high: float, xtol: float) -> float:

@@ -474,15 +474,20 @@ class _LimiterState:
         smooth[smooth < _REDUCTION_FLOOR] = 0.0
         if not smooth.any():
             return self._shape(x)
-        gain = np.exp(-smooth)
-        return self._shape((x.astype(np.float64) * gain[:, np.newaxis]).astype(np.float32))
+        gain = np.exp(np.negative(smooth, out=smooth), out=smooth)
+        # x * gain in float64, rounded once to float32 (numpy computes in float64 and casts on output).
+        out = np.empty(x.shape, dtype=np.float32)
+        np.multiply(x, gain[:, np.newaxis], out=out, casting="same_kind")
+        return out[:, 0] if self.mono else out
 
     def _release(self, held: Array) -> Array:
         # r[i] = max(held[i], r[i-1] * e^-decay) in closed form: in the log domain it is a running
         # maximum of log(held[j]) + j*decay, shifted back by i*decay (no per-sample loop).
         steps = self._steps(held.size)
         previous = math.log(self.history[-1]) if self.history[-1] > 0 else -math.inf
-        released = np.exp(_running_log_max(held, steps, previous - self.decay) - steps)
+        released = _running_log_max(held, steps, previous - self.decay)
+        np.subtract(released, steps, out=released)
+        np.exp(released, out=released)
         released[released < _REDUCTION_FLOOR] = 0.0
         return released
 
