@@ -39,6 +39,7 @@ from audioguide.render.mixer import (
     pan_gains,
     phase_rotator_sos,
     prefetch,
+    rebatch,
     rotate_phase,
 )
 
@@ -386,6 +387,40 @@ def test_prefetch_producer_failing_while_the_queue_is_full_does_not_hang() -> No
     started = time.perf_counter()
     stream.close()
     assert time.perf_counter() - started < 2.0 and not _render_threads()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=40), max_size=30),
+    samples=st.integers(min_value=1, max_value=64),
+    stereo=st.booleans(),
+)
+def test_rebatch_keeps_every_sample_in_blocks_of_at_least_the_size(
+    sizes: list[int], samples: int, stereo: bool
+) -> None:
+    rng = np.random.default_rng(len(sizes))
+    blocks = [rng.standard_normal((n, 2) if stereo else n).astype(np.float32) for n in sizes]
+    got = list(rebatch(iter(blocks), samples))
+    whole = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    assert np.array_equal(np.concatenate(got) if got else whole[:0], whole)
+    assert all(len(b) >= samples for b in got[:-1])
+    assert all(b.dtype == np.float32 and b.shape[1:] == whole.shape[1:] for b in got)
+
+
+def test_rebatch_closes_its_source_when_closed() -> None:
+    closed = []
+
+    def source() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                yield np.zeros(10, np.float32)
+        finally:
+            closed.append(True)
+
+    stream = rebatch(source(), 25)
+    assert len(next(stream)) == 30
+    stream.close()
+    assert closed == [True]
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -34,7 +34,7 @@ from audioguide.model.routine import TARGET_RANGE_MS, Routine
 from audioguide.model.script import Say, Script
 from audioguide.model.timeline import Timeline
 from audioguide.model.voice import VoiceProfile
-from audioguide.render.mixer import MasterReport, Mixer, RenderOptions, master, prefetch
+from audioguide.render.mixer import MasterReport, Mixer, RenderOptions, master, prefetch, rebatch
 from audioguide.schedule import schedule
 from audioguide.speak.cache import SpeechCache, default_cache_dir
 from audioguide.speak.engines.hibari import available as hibari_unavailable
@@ -254,7 +254,7 @@ def build(
         line = f":{routine.ambience_line}" if routine.ambience_line else ""  # the routine named the file
         raise RenderError(f"{routine.source}{line}: ambience: {exc}") from None
     stream, report = master(mixer, get_format(fmt).headroom_db)
-    stream = prefetch(stream)
+    stream = prefetch(rebatch(stream), depth=2)  # 2 x 65536 samples in hand, as 6 frames were before
     if progress:
         stream = _counting(stream, timeline.length_samples, progress)
     chapters = [

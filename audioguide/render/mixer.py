@@ -369,6 +369,31 @@ def master(mixer: Mixer, headroom_db: float = 0.0) -> tuple[Iterator[np.ndarray]
     return stream, MasterReport(measured, gain_db, options.loudness_lufs, ceiling, predicted)
 
 
+def rebatch(blocks: Iterator[np.ndarray], samples: int = BLOCK_SAMPLES) -> Generator[np.ndarray, None, None]:
+    """The same samples as ``blocks``, in blocks of at least ``samples`` (the last one may be shorter).
+
+    The limiter yields 16384-sample frames; handing them to the encoder four at a time (through
+    ``prefetch``) means a quarter of the thread hand-offs and encoder calls, each of which costs a
+    few numpy calls and, across threads, a wake-up. Closing this closes ``blocks``."""
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}")
+    pending: list[np.ndarray] = []
+    count = 0
+    try:
+        for block in blocks:
+            pending.append(block)
+            count += len(block)
+            if count >= samples:
+                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                pending, count = [], 0
+        if pending:
+            yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+    finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()
+
+
 def prefetch(blocks: Iterator[np.ndarray], depth: int = 6) -> Generator[np.ndarray, None, None]:
     """Produce ``blocks`` in a background thread while the caller consumes them.
 
