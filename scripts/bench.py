@@ -221,6 +221,15 @@ def main() -> int:
         f"{'PASS' if mem_ok else 'FAIL'}"
     )
     print(f"  {'peak memory, neural (10 min)':34} {memory['10 min neural (flagship)']:5.0f} MiB (reported)")
+    busy = med(f.wall / f.cpu for f in floor)
+    print(
+        f"  machine: the floor took {busy:.2f}x its CPU time in wall time "
+        + (
+            "(idle: the figures are clean)"
+            if busy <= 1.05
+            else "(busy: other processes shared the cores; the CPU ratios hold up best, wall times do not)"
+        )
+    )
     print(
         "raw (cpu s / wall s): "
         + "; ".join(f"{k}=" + ",".join(f"{x.cpu:.2f}/{x.wall:.2f}" for x in v) for k, v in rows.items() if v)
