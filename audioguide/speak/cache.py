@@ -56,7 +56,7 @@ class SpeechCache:
         samples = _read_entry(self.path(key), MAGIC, rate, "<i2")
         if samples is None:
             return None
-        samples = samples / np.float32(32768.0)
+        samples /= np.float32(32768.0)  # a new array already (converted from int16): divided in place
         samples.flags.writeable = False
         return samples
 
@@ -96,7 +96,7 @@ class DerivedClipCache:
 
     def key(self, source: np.ndarray, rate: int) -> str:
         digest = hashlib.sha256(f"{self.transform}\0{rate}\0".encode())
-        digest.update(np.ascontiguousarray(source, dtype="<f4").tobytes())
+        digest.update(np.ascontiguousarray(source, dtype="<f4"))  # read in place: no copy of the samples
         return digest.hexdigest()
 
     def named_key(self, name: str, rate: int) -> str:
@@ -131,7 +131,7 @@ class DerivedClipCache:
 
 
 def _read_entry(path: Path, magic: bytes, rate: int, dtype: str) -> np.ndarray | None:
-    """One cache entry's samples as a new float32 array, or None when it is absent; an entry that is
+    """One cache entry's samples as a float32 array, or None when it is absent; an entry that is
     damaged, of another kind or rate, or not a regular file (a FIFO or device planted there) is
     removed and read as absent. Both caches' entries are a HEADER and then the samples."""
     try:
@@ -151,4 +151,5 @@ def _read_entry(path: Path, magic: bytes, rate: int, dtype: str) -> np.ndarray |
         or hashlib.sha256(payload).digest() != digest
     ):
         return SpeechCache._discard(path)
-    return np.frombuffer(payload, dtype=dtype).astype(np.float32)
+    # float32 entries are used in place (read-only, over the bytes read); int16 ones are converted.
+    return np.frombuffer(payload, dtype=dtype).astype(np.float32, copy=False)
