@@ -7,12 +7,11 @@ import struct
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import BinaryIO, cast
 
 import lameenc
 import numpy as np
-import soundfile as sf
 
 from audioguide.errors import ExportError
 from audioguide.export.formats import FORMATS, get_format
@@ -416,6 +415,14 @@ class _GuardedFile:
         return getattr(self._fileobj, name)
 
 
+def _libsndfile() -> ModuleType:
+    """The soundfile module, imported when a WAV, FLAC or Ogg file is written: loading libsndfile
+    through cffi costs an MP3 build, which never uses it, about 16 ms."""
+    import soundfile
+
+    return soundfile
+
+
 class SoundFileEncoder(Encoder):
     """16-bit WAV, 16-bit FLAC or Ogg Vorbis, streamed through libsndfile onto the file object."""
 
@@ -428,6 +435,7 @@ class SoundFileEncoder(Encoder):
         self._queued = 0
         container, subtype = FORMATS[fmt].soundfile  # type: ignore[misc]
         self._guard = _GuardedFile(fileobj)
+        sf = self._lib = _libsndfile()
         try:
             self._sf = sf.SoundFile(self._guard, "w", rate, channels, subtype, format=container)
         except (sf.LibsndfileError, RuntimeError, ValueError) as err:
@@ -450,7 +458,7 @@ class SoundFileEncoder(Encoder):
         data = np.clip(frames, -1.0, 1.0) if self._fmt == "ogg" else to_int16(frames)
         try:
             self._sf.write(data)
-        except (sf.LibsndfileError, RuntimeError, AssertionError) as err:
+        except (self._lib.LibsndfileError, RuntimeError, AssertionError) as err:
             raise ExportError(f"cannot write {self._fmt}: {self._guard.error or err}") from err
         if self._guard.error is not None:
             raise ExportError(f"cannot write {self._fmt}: {self._guard.error}")
@@ -460,7 +468,7 @@ class SoundFileEncoder(Encoder):
             self._sf_write(np.concatenate(self._queue))
         try:
             self._sf.close()
-        except (sf.LibsndfileError, RuntimeError, AssertionError) as err:
+        except (self._lib.LibsndfileError, RuntimeError, AssertionError) as err:
             raise ExportError(f"cannot finish {self._fmt}: {self._guard.error or err}") from err
         if self._guard.error is not None:
             raise ExportError(f"cannot write {self._fmt}: {self._guard.error}")
@@ -471,7 +479,7 @@ class SoundFileEncoder(Encoder):
         if not self._closed:
             super().abort()
             # Let libsndfile release its state; its last writes go to a file the caller discards.
-            with contextlib.suppress(sf.LibsndfileError, RuntimeError, OSError, ValueError):
+            with contextlib.suppress(self._lib.LibsndfileError, RuntimeError, OSError, ValueError):
                 self._sf.close()
 
 

@@ -96,7 +96,7 @@ class DerivedClipCache:
 
     def key(self, source: np.ndarray, rate: int) -> str:
         digest = hashlib.sha256(f"{self.transform}\0{rate}\0".encode())
-        digest.update(np.ascontiguousarray(source, dtype="<f4"))  # read in place: no copy of the samples
+        digest.update(np.ascontiguousarray(source, dtype="<f4").data)  # read in place: no copy
         return digest.hexdigest()
 
     def named_key(self, name: str, rate: int) -> str:
