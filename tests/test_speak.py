@@ -115,6 +115,19 @@ def test_espeak_prepared_in_the_worker_speaks_the_same_bytes() -> None:
     assert after == before
 
 
+def test_a_breathing_espeak_voice_repeats_whatever_its_noise_generator_did_before() -> None:
+    """eSpeak NG seeds its noise from the clock as it starts, and the bright profile's +f3 variant
+    breathes: a phrase came out differently from one second to the next. Each phrase starts from one seed."""
+    from audioguide.speak.engines import espeak
+
+    engine = make_engine("espeak")
+    settings = load_profile("bright").settings()
+    assert "+f3" in str(settings["voice"])
+    first = run_isolated(engine.synthesize, PHRASES[1], settings, timeout_s=30, what="first")
+    espeak._state["seed"](12345)  # type: ignore[operator]  # as if the library had started at another time
+    assert run_isolated(engine.synthesize, PHRASES[1], settings, timeout_s=30, what="again") == first
+
+
 def test_espeak_refuses_unknown_voices_and_variants(tmp_path: Path) -> None:
     for voice, message in (
         ("en-us+f33", r"no voice variant '\+f33'.*did you mean '\+f3'"),

@@ -16,6 +16,11 @@ AUDIO_OUTPUT_SYNCHRONOUS = 2
 CHARS_UTF8 = 1
 PARAM_RATE, PARAM_VOLUME, PARAM_PITCH = 1, 2, 3
 EE_OK = 0
+NOISE_SEED = 0
+"""eSpeak NG seeds its noise generator from the clock when it starts (espeak_ng_Initialize calls
+espeak_srand(time(NULL))), and voices that breathe (the +f3 variant of the 'bright' profile) or use the
+Klatt synthesizer draw from it: the same phrase came out differently from one second to the next.
+Every phrase is spoken from this seed instead."""
 
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
@@ -98,13 +103,17 @@ def _load() -> tuple[ctypes.CDLL, int]:
     ]
     lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
     lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+    seed = getattr(lib, "espeak_ng_SetRandSeed", None)  # since 1.52; older ones use the C library's rand()
+    if seed is not None:
+        seed.restype = ctypes.c_int
+        seed.argtypes = [ctypes.c_long]
     home = str(Path(data).parent).encode() if data else None
     rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, home, 0)
     if rate <= 0:
         raise SpeechError(f"libespeak-ng failed to initialise (from {lib_path})")
     path_data = ctypes.c_char_p()
     version = (lib.espeak_Info(ctypes.byref(path_data)) or b"?").decode()
-    _state.update(lib=lib, rate=rate, version=version, data=(path_data.value or b"").decode())
+    _state.update(lib=lib, rate=rate, version=version, data=(path_data.value or b"").decode(), seed=seed)
     return lib, rate
 
 
@@ -202,6 +211,8 @@ class EspeakEngine:
             volume = round(100 * float(settings.get("volume", 1.0)))  # type: ignore[arg-type]
             lib.espeak_SetParameter(PARAM_VOLUME, volume, 0)
             lib.espeak_SetSynthCallback(callback)
+            if _state["seed"] is not None:
+                _state["seed"](NOISE_SEED)  # type: ignore[operator]
             data = text.encode("utf-8") + b"\0"
             err = lib.espeak_Synth(data, len(data), 0, 1, 0, CHARS_UTF8, None, None)
             lib.espeak_SetSynthCallback(_CALLBACK())
