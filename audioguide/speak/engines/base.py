@@ -27,8 +27,9 @@ class Engine(Protocol):
     Engines run inside speech worker processes (see ``audioguide.speak.synth``), one engine per
     process, so they may keep global state; they must never print, and must raise
     ``SpeechError`` (not return silence) when synthesis fails. An engine whose output does not
-    depend on what it said before may say so with a class attribute ``stateless = True``: its
-    phrases are then spoken in one long-lived child process instead of a fresh one each. An
+    depend on what it said before may say so with a class attribute ``stateless = True``, or, when
+    that depends on the settings, with a method ``repeatable(settings) -> bool``: its phrases are
+    then spoken in one long-lived child process instead of a fresh one each. An
     optional ``prepare(settings)`` is called once in the worker before its first phrase, with the
     settings all its phrases share (``speak`` sends one profile's), for set-up that phrase children
     would otherwise each repeat; it must not change what they speak.
