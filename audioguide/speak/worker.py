@@ -6,7 +6,7 @@ once the engine is loaded the worker forks one sibling per pair, which speaks ov
 the model is read once for all of them. The worker waits for its siblings before it exits.
 
 Protocol: each request and reply is a 4-byte little-endian length and a pickle.
-The first reply is the hello: (True, engine identity) or (False, message) when the
+The first reply is the hello: (True, engine name) or (False, message) when the
 engine cannot start. Request: (text, key, settings, cache folder). Reply: (True, None)
 once the finished clip is in the cache, or (False, message naming the engine and the
 fix). The worker keeps one loaded engine and speaks each phrase in a forked child
@@ -52,7 +52,8 @@ def main(argv: list[str]) -> int:
         load = getattr(engine, "load", None)
         if callable(load):  # engines with a model read it now, so a model that cannot load fails the hello
             load()
-        identity = engine.identity()
+        # Not the identity: the parent has it for the cache keys, and hibari's hashes 15 MB (40 ms).
+        hello = str(getattr(engine, "name", name))
     except AudioguideError as exc:
         send(replies, (False, str(exc)))
         return 1
@@ -85,7 +86,7 @@ def main(argv: list[str]) -> int:
             os.close(write_fd)
     code = 1
     try:
-        send(replies, (True, identity))
+        send(replies, (True, hello))
         code = _run(engine, name, requests, replies, timeout_s)
     finally:
         if is_sibling:  # a fork of the worker: leave without running the interpreter's exit twice

@@ -23,7 +23,6 @@ import ctypes
 import os
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +69,7 @@ class Pyttsx3Engine:
             _make_espeak_findable()
 
     def identity(self) -> str:
+        from importlib.metadata import version  # 15 ms to import: only when asked
 
         return f"pyttsx3 {version('pyttsx3')}"
 
