@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import difflib
+import functools
 import os
 import re
 import struct
@@ -55,9 +56,16 @@ def _bundled() -> tuple[str, str] | None:
     return None
 
 
+@functools.cache
+def _system_library() -> str | None:
+    """The system's libespeak-ng by name, once per process: where it is not installed, find_library
+    runs ldconfig, gcc and ld to be sure (10 ms of CPU), and a build's parent asked twice."""
+    return ctypes.util.find_library("espeak-ng")
+
+
 def library_path() -> tuple[str, str | None] | None:
     """(library, data folder or None for the library's default), preferring the system's library."""
-    system = ctypes.util.find_library("espeak-ng")
+    system = _system_library()
     if system:
         return system, None
     return _bundled()
