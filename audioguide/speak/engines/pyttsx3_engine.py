@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile
 
 from audioguide.errors import SpeechError
 from audioguide.speak.engines import espeak
@@ -241,6 +240,7 @@ def _complete(path: Path) -> bool:
 
 
 def _read(path: Path) -> tuple[bytes, int]:
+    import soundfile  # libsndfile through cffi (8 ms): only where pyttsx3 speaks
 
     data, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
     mono = data.mean(axis=1).round().astype("<i2") if data.shape[1] > 1 else data[:, 0].astype("<i2")
