@@ -9,7 +9,7 @@ import numpy as np
 from audioguide.errors import SpeechError
 from audioguide.model.clip import Clip
 from audioguide.speak.packs import read_recording, recording_key
-from audioguide.speak.resample import to_44k1
+from audioguide.speak.resample import loud_part_to_44k1
 
 CLIP_RMS_DBFS = -20.0
 """Every phrase is levelled to this RMS (over its voiced part) so the voice never jumps in level."""
@@ -24,13 +24,18 @@ def postprocess(pcm: np.ndarray, rate: int) -> np.ndarray:
     """Resample to 44.1 kHz, trim silence, level to CLIP_RMS_DBFS and fade the edges."""
     if pcm.size == 0 or not np.any(pcm):
         raise SpeechError("the speech engine returned no audio (empty or all silence)")
-    x = to_44k1(pcm.astype(np.float64), rate)  # a new array: scaled in place below
+    floor = 10 ** (TRIM_FLOOR_DB / 20)
+    # The resampled clip, or the part of it that holds every loud sample and the margins kept around
+    # them; ``offset`` is where that part starts in the whole, of ``total`` samples. A new array.
+    x, offset, total = loud_part_to_44k1(
+        pcm.astype(np.float64), rate, floor, TRIM_KEEP_BEFORE, TRIM_KEEP_AFTER
+    )
     magnitude = np.abs(x)
     peak = float(np.max(magnitude))
-    loud = magnitude > peak * 10 ** (TRIM_FLOOR_DB / 20)  # the peak itself is loud: never all False
-    start = max(0, int(np.argmax(loud)) - TRIM_KEEP_BEFORE)
-    end = min(len(x), len(x) - int(np.argmax(loud[::-1])) - 1 + TRIM_KEEP_AFTER)
-    x = x[start:end]
+    loud = magnitude > peak * floor  # the peak itself is loud: never all False
+    start = max(0, offset + int(np.argmax(loud)) - TRIM_KEEP_BEFORE)
+    end = min(total, offset + len(x) - int(np.argmax(loud[::-1])) - 1 + TRIM_KEEP_AFTER)
+    x = x[start - offset : end - offset]
     win = 882  # 20 ms frames for the level measurement
     frames = x[: len(x) // win * win].reshape(-1, win) if len(x) >= win else x.reshape(1, -1)
     energy = np.mean(frames**2, axis=1)
