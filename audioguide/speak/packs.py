@@ -49,7 +49,7 @@ def find_recording(folder: Path, text: str) -> Path | None:
 
 def read_recording(path: Path) -> tuple[np.ndarray, int]:
     """A recording as mono float64 (channels averaged) and its sample rate; SpeechError if unreadable."""
-    import soundfile  # libsndfile through cffi (8 ms): speech workers, which never read recordings, skip it
+    import soundfile  # libsndfile through cffi (25-40 ms): speech workers never read recordings
 
     low, high = USER_AUDIO_RATES_HZ
     try:

@@ -23,10 +23,12 @@ import ctypes
 import os
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile
 
 from audioguide.errors import SpeechError
 from audioguide.speak.engines import espeak
@@ -68,7 +70,6 @@ class Pyttsx3Engine:
             _make_espeak_findable()
 
     def identity(self) -> str:
-        from importlib.metadata import version  # 15 ms to import: only when asked
 
         return f"pyttsx3 {version('pyttsx3')}"
 
@@ -240,7 +241,6 @@ def _complete(path: Path) -> bool:
 
 
 def _read(path: Path) -> tuple[bytes, int]:
-    import soundfile  # libsndfile through cffi (8 ms): only where pyttsx3 speaks
 
     data, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
     mono = data.mean(axis=1).round().astype("<i2") if data.shape[1] > 1 else data[:, 0].astype("<i2")
