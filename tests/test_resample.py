@@ -66,3 +66,50 @@ def test_real_neural_speech_resamples_exactly_as_scipy_does() -> None:
     assert rate == SAMPLE_RATE_HZ
     x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
     assert np.array_equal(resample.to_44k1(x, rate), _scipy(x, rate))
+
+
+def _check_loud_part(x: np.ndarray, rate: int) -> float:
+    """loud_part_to_44k1 returns the whole resampled signal's samples, from the kept margin before
+    its first loud sample to the one after its last (as postprocess trims); the share it computed."""
+    y, offset, total = resample.loud_part_to_44k1(x, rate, 0.01, 441, 1764)
+    whole = resample.to_44k1(x, rate)
+    assert total == whole.size
+    assert np.array_equal(y, whole[offset : offset + y.size])
+    loud = np.flatnonzero(np.abs(whole) > np.max(np.abs(whole)) * 0.01)
+    assert offset <= max(0, loud[0] - 441) and min(total, loud[-1] + 1764) <= offset + y.size
+    return y.size / total
+
+
+def _speechlike(rng: np.random.Generator, lead: int, body: int, tail: int, hiss: float) -> np.ndarray:
+    t = np.arange(body) / 24_000
+    voice = 9000 * np.sin(2 * np.pi * 180 * t) * np.hanning(body)
+    x = np.concatenate([np.zeros(lead), voice, np.zeros(tail)]) + rng.normal(0, hiss, lead + body + tail)
+    return np.round(x).clip(-32768, 32767)
+
+
+CASES = {
+    "hiss-around-speech": lambda rng: _speechlike(rng, 9000, 30_000, 14_000, 8.0),
+    "speech-from-the-first-sample": lambda rng: _speechlike(rng, 0, 30_000, 14_000, 8.0),
+    "speech-to-the-last-sample": lambda rng: _speechlike(rng, 9000, 30_000, 0, 8.0),
+    "a-click-at-each-end": lambda rng: np.concatenate([[20_000.0], np.zeros(20_000), [-20_000.0]]),
+    "quiet-throughout": lambda rng: np.round(rng.normal(0, 3.0, 30_000)),
+    "one-sample": lambda rng: np.array([5.0]),
+    "loud-throughout": lambda rng: np.round(rng.normal(0, 4000.0, 30_000)).clip(-32768, 32767),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_loud_part_is_the_whole_signals_samples(case: str) -> None:
+    """loud_part_to_44k1 leaves out a quiet lead-in or tail only where a bound proves it quiet."""
+    share = _check_loud_part(CASES[case](np.random.default_rng(len(case))), 24_000)
+    if case == "hiss-around-speech":
+        assert share < 0.7
+
+
+def test_real_neural_speech_keeps_the_same_loud_part() -> None:
+    engine = HibariEngine()
+    engine.load()
+    for text in ("Breathe in.", "Gently hug your right knee toward your chest."):
+        pcm, rate = engine.synthesize(text, {"rate": 190})
+        share = _check_loud_part(np.frombuffer(pcm, dtype="<i2").astype(np.float64), rate)
+        assert share < 0.9  # the quiet lead-in and tail were not resampled

@@ -115,6 +115,88 @@ def test_espeak_prepared_in_the_worker_speaks_the_same_bytes() -> None:
     assert after == before
 
 
+def test_a_breathing_espeak_voice_repeats_whatever_its_noise_generator_did_before() -> None:
+    """eSpeak NG seeds its noise from the clock as it starts, and the bright profile's +f3 variant
+    breathes: a phrase came out differently from one second to the next. Each phrase starts from one seed."""
+    from audioguide.speak.engines import espeak
+
+    engine = make_engine("espeak")
+    settings = load_profile("bright").settings()
+    assert "+f3" in str(settings["voice"])
+    first = run_isolated(engine.synthesize, PHRASES[1], settings, timeout_s=30, what="first")
+    espeak._state["seed"](12345)  # type: ignore[operator]  # as if the library had started at another time
+    assert run_isolated(engine.synthesize, PHRASES[1], settings, timeout_s=30, what="again") == first
+
+
+# Phrases of the flagship that, spoken one after another in one process without the rewind, came out
+# a few to a few hundred samples longer or shorter than in a fresh process.
+CARRY_PHRASES = (
+    "Start with your left side.",
+    "Lie on your back with your knees bent and your feet flat on the floor.",
+    "Stay here, breathing easily.",
+    "Flatten.",
+    "And release.",
+    "Three.",
+    "Gently tighten your lower tummy and flatten your lower back into the floor.",
+    "Moving on to child's pose.",
+)
+
+
+@pytest.mark.skipif(not CAN_FORK, reason="phrases run in forked children only where fork is available")
+@pytest.mark.parametrize("voice", ["en-us", "en-us+f3", "en-gb-x-rp", "en-us+iven"])
+def test_espeak_speaks_the_same_bytes_in_one_child_as_in_a_fresh_child_per_phrase(voice: str) -> None:
+    """eSpeak NG's wave generator carries counters from phrase to phrase; rewound before each phrase,
+    a long-lived child speaks every phrase, in any order, as a fresh process does (+f3 breathes, +iven
+    is loud enough to lower the generator's gain)."""
+    from audioguide.speak.engines import espeak
+
+    engine = make_engine("espeak")
+    settings = {"voice": voice, "rate": 150, "pitch": 40, "volume": 1.0}
+    if espeak._state["rewind"] is None:
+        pytest.skip("this libespeak-ng cannot be rewound: every phrase is spoken in a fresh child")
+    assert engine.repeatable(settings)  # type: ignore[attr-defined]
+    fresh = [run_isolated(engine.synthesize, t, settings, timeout_s=30, what=t) for t in CARRY_PHRASES]
+    for order in (list(range(len(CARRY_PHRASES))), [5, 2, 7, 0, 3, 6, 1, 4]):
+        runner = PhraseRunner(engine.synthesize, reuse=True)
+        try:
+            spoken = {i: runner(CARRY_PHRASES[i], settings, timeout_s=30, what="a phrase") for i in order}
+        finally:
+            runner.close()
+        assert [spoken[i] for i in range(len(CARRY_PHRASES))] == fresh
+
+
+def test_the_wheels_espeak_can_be_rewound_and_klatt_voices_are_not() -> None:
+    """The espeakng-loader wheel's libespeak-ng has the symbol table the rewind needs: losing it would
+    quietly bring back a fork per phrase. Klatt voices keep more state, so they get one."""
+    from audioguide.speak.engines import espeak
+
+    engine = make_engine("espeak")
+    bundled = espeak._bundled()
+    if (
+        bundled is not None
+        and espeak.library_path() == bundled
+        and espeak._state["version"] in espeak.REWOUND_VERSIONS
+    ):
+        assert espeak._state["rewind"] is not None
+    assert not engine.repeatable({"voice": "en-us+klatt"})  # type: ignore[attr-defined]
+    assert not engine.repeatable({"voice": "en-us+klatt4"})  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="not a 64-bit"):
+        espeak._elf_symbols(b"#!/bin/sh\n", lambda name: True)
+
+
+@pytest.mark.parametrize("voice", ["en-us", "en-us+klatt"])
+def test_espeak_speech_is_identical_in_any_order_and_worker_count(tmp_path: Path, voice: str) -> None:
+    """The cache relies on it: a phrase's clip does not depend on which worker spoke it, or after what
+    (a repeatable voice speaks in one long-lived child per worker, a Klatt voice in a child per phrase)."""
+    profile = VoiceProfile("x", engine="espeak", voice=voice, rate=150, pitch=40)
+    phrases = list(CARRY_PHRASES)
+    one = speak(phrases, profile, cache=SpeechCache(tmp_path / "a"), jobs=1)
+    two = speak(phrases[::-1], profile, cache=SpeechCache(tmp_path / "b"), jobs=2)
+    for text in phrases:
+        assert one[text].key == two[text].key
+        assert np.array_equal(one[text].samples, two[text].samples), text
+
+
 def test_espeak_refuses_unknown_voices_and_variants(tmp_path: Path) -> None:
     for voice, message in (
         ("en-us+f33", r"no voice variant '\+f33'.*did you mean '\+f3'"),

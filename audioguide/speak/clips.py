@@ -9,7 +9,7 @@ import numpy as np
 from audioguide.errors import SpeechError
 from audioguide.model.clip import Clip
 from audioguide.speak.packs import read_recording, recording_key
-from audioguide.speak.resample import to_44k1
+from audioguide.speak.resample import loud_part_to_44k1
 
 CLIP_RMS_DBFS = -20.0
 """Every phrase is levelled to this RMS (over its voiced part) so the voice never jumps in level."""
@@ -22,23 +22,28 @@ TRIM_KEEP_AFTER = 1764  # and 40 ms after the last (soft word endings)
 
 def postprocess(pcm: np.ndarray, rate: int) -> np.ndarray:
     """Resample to 44.1 kHz, trim silence, level to CLIP_RMS_DBFS and fade the edges."""
-    x = pcm.astype(np.float64)
-    if x.size == 0 or not np.any(x):
+    if pcm.size == 0 or not np.any(pcm):
         raise SpeechError("the speech engine returned no audio (empty or all silence)")
-    x = to_44k1(x, rate)
-    peak = float(np.max(np.abs(x)))
-    loud = np.flatnonzero(np.abs(x) > peak * 10 ** (TRIM_FLOOR_DB / 20))
-    start = max(0, int(loud[0]) - TRIM_KEEP_BEFORE)
-    end = min(len(x), int(loud[-1]) + TRIM_KEEP_AFTER)
-    x = x[start:end]
+    floor = 10 ** (TRIM_FLOOR_DB / 20)
+    # The resampled clip, or the part of it that holds every loud sample and the margins kept around
+    # them; ``offset`` is where that part starts in the whole, of ``total`` samples. A new array.
+    x, offset, total = loud_part_to_44k1(
+        pcm.astype(np.float64), rate, floor, TRIM_KEEP_BEFORE, TRIM_KEEP_AFTER
+    )
+    magnitude = np.abs(x)
+    peak = float(np.max(magnitude))
+    loud = magnitude > peak * floor  # the peak itself is loud: never all False
+    start = max(0, offset + int(np.argmax(loud)) - TRIM_KEEP_BEFORE)
+    end = min(total, offset + len(x) - int(np.argmax(loud[::-1])) - 1 + TRIM_KEEP_AFTER)
+    x = x[start - offset : end - offset]
     win = 882  # 20 ms frames for the level measurement
     frames = x[: len(x) // win * win].reshape(-1, win) if len(x) >= win else x.reshape(1, -1)
     energy = np.mean(frames**2, axis=1)
     voiced = energy[energy > energy.max() * 10 ** (-30 / 10)]
     rms = float(np.sqrt(np.mean(voiced)))
     gain = 10 ** (CLIP_RMS_DBFS / 20) / rms
-    gain = min(gain, CLIP_PEAK_MAX / float(np.max(np.abs(x))))
-    x = x * gain
+    gain = min(gain, CLIP_PEAK_MAX / peak)  # the kept part holds every loud sample, the peak among them
+    x *= gain
     n = min(EDGE_FADE_SAMPLES, len(x) // 2)
     ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
     x[:n] *= ramp

@@ -13,7 +13,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
 from audioguide.errors import SpeechError
 from audioguide.fsutil import read_capped
@@ -50,6 +49,7 @@ def find_recording(folder: Path, text: str) -> Path | None:
 
 def read_recording(path: Path) -> tuple[np.ndarray, int]:
     """A recording as mono float64 (channels averaged) and its sample rate; SpeechError if unreadable."""
+    import soundfile  # libsndfile through cffi (25-40 ms): speech workers never read recordings
 
     low, high = USER_AUDIO_RATES_HZ
     try:

@@ -121,26 +121,102 @@ def _polyphase(up: int, down: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     return np.ascontiguousarray(coef.transpose(2, 0, 1)), exists.T.copy(), drop, taps
 
 
+CHUNK_BLOCKS = 256
+"""Blocks of ``down`` input positions worked on at a time: the running sums and products then stay in
+the processor's cache (two arrays of 2 x 256 x 80 doubles for 24 kHz) rather than going through
+memory once per tap; 0.65 -> 0.52 CPU s for the flagship's 102 neural phrases."""
+
+
 def upsample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
     """``scipy.signal.resample_poly(x, up, down)`` for 1-D float64 ``x`` and ``up > down``, coprime:
     the same samples to the bit (tests compare the two).
 
     scipy's C loop sums each output's products one after another; here the same products are added
-    in the same order, for all outputs at once, one tap at a time. Grouping the outputs by the input
-    position they start from makes every tap's inputs a plain slice of the signal (no gather)."""
-    coef, exists, drop, taps = _polyphase(up, down)
-    n_in = x.size
-    n_out = -(-n_in * up // down)
-    if n_in == 0:
+    in the same order, for a chunk of outputs at once, one tap at a time. Grouping the outputs by the
+    input position they start from makes every tap's inputs a plain slice of the signal (no gather)."""
+    if x.size == 0:
         return np.zeros(0)
-    blocks = ((drop + n_out - 1) * down // up) // down + 1  # blocks of `down` input positions
-    padded = np.zeros(blocks * down + taps)
-    padded[taps - 1 : taps - 1 + n_in] = x  # position k + j reads input k - taps + 1 + j; zeros outside
-    acc = np.zeros((coef.shape[1], blocks, down))
-    product = np.empty_like(acc)
-    for j in range(taps):
-        window = padded[j : j + blocks * down].reshape(1, blocks, down)
-        np.multiply(window, coef[j][:, None, :], out=product)
-        np.add(acc, product, out=acc)
-    y = acc.transpose(1, 2, 0)[:, exists]  # outputs in order: by input position, then within it
-    return y.reshape(-1)[drop : drop + n_out]
+    plan = _Upsampling(x, up, down)
+    return plan.outputs(0, plan.n_out)
+
+
+class _Upsampling:
+    """``upsample_poly`` of one signal, computed for any stretch of its outputs on request."""
+
+    def __init__(self, x: np.ndarray, up: int, down: int) -> None:
+        self.coef, self.exists, self.drop, self.taps = _polyphase(up, down)
+        self.up, self.down = up, down
+        self.n_out = -(-x.size * up // down)
+        self.blocks = ((self.drop + self.n_out - 1) * down // up) // down + 1  # of `down` input positions
+        # Position k + j reads input k - taps + 1 + j; zeros outside (and one spare block, for reach()).
+        self.padded = np.zeros((self.blocks + 1) * down + self.taps)
+        self.padded[self.taps - 1 : self.taps - 1 + x.size] = x
+
+    def outputs(self, start: int, stop: int) -> np.ndarray:
+        """Outputs ``start`` to ``stop`` (0 <= start < stop <= n_out), the same bits as the whole."""
+        up, down, taps, coef = self.up, self.down, self.taps, self.coef
+        first_block, stop_block = (start + self.drop) // up, (stop + self.drop - 1) // up + 1
+        chunk = min(stop_block - first_block, CHUNK_BLOCKS)
+        acc = np.empty((coef.shape[1], chunk, down))
+        product = np.empty_like(acc)
+        y = np.empty((stop_block - first_block, up))  # outputs in order: by input position, then within it
+        for first in range(first_block, stop_block, chunk):
+            count = min(chunk, stop_block - first)
+            total, part = acc[:, :count], product[:, :count]
+            total.fill(0.0)
+            at = first * down
+            for j in range(taps):
+                window = self.padded[at + j : at + j + count * down].reshape(1, count, down)
+                np.multiply(window, coef[j][:, None, :], out=part)
+                np.add(total, part, out=total)
+            y[first - first_block : first - first_block + count] = total.transpose(1, 2, 0)[:, self.exists]
+        skip = start + self.drop - first_block * up
+        return y.reshape(-1)[skip : skip + stop - start]
+
+    def reach(self) -> np.ndarray:
+        """Per output block (``up`` outputs), an upper bound on the magnitude of its outputs as
+        computed: the largest sum of absolute coefficients of a phase, times the largest input the
+        block reads, with room for the rounding of the sums."""
+        down = self.down
+        block_max = np.abs(self.padded[: (self.blocks + 1) * down]).reshape(-1, down).max(axis=1)
+        span = -(-(down + self.taps - 1) // down)  # blocks of input that one block of outputs reads
+        largest = block_max[: self.blocks].copy()
+        for k in range(1, span):
+            np.maximum(largest, block_max[k : k + self.blocks], out=largest)
+        return largest * (_gain_bound(self.up, self.down) * (1 + 1e-9))
+
+
+@lru_cache(maxsize=4)
+def _gain_bound(up: int, down: int) -> float:
+    """The largest sum of absolute coefficients over the phases of the ``up``/``down`` filter."""
+    return float(np.abs(_polyphase(up, down)[0]).sum(axis=0).max())
+
+
+def loud_part_to_44k1(
+    x: np.ndarray, rate: int, floor: float, before: int, after: int
+) -> tuple[np.ndarray, int, int]:
+    """``(y, offset, total)``: outputs ``offset`` to ``offset + len(y)`` of ``to_44k1(x, rate)``, which
+    has ``total`` outputs; the same samples as there. The stretch holds the loudest output, every
+    output louder than ``floor`` times it, and ``before``/``after`` outputs either side of those.
+
+    For polyphase rates (24 kHz speech) the quiet lead-in and tail, about a fifth of a neural phrase,
+    are left out where a bound on each output block (``_Upsampling.reach``) proves them quieter than
+    ``floor`` times an output already computed; other rates give the whole signal."""
+    g = gcd(rate, SAMPLE_RATE)
+    up, down = SAMPLE_RATE // g, rate // g
+    if x.size == 0 or rate == SAMPLE_RATE or rate * 2 == SAMPLE_RATE or up <= down:
+        y = to_44k1(x, rate)
+        return y, 0, y.size
+    plan = _Upsampling(np.asarray(x, dtype=np.float64), up, down)
+    reach = plan.reach()
+    # A lower bound on the loudest output: the loudest of the block that can reach highest.
+    block = int(np.argmax(reach))
+    start = max(0, block * up - plan.drop)
+    stop = min(plan.n_out, (block + 1) * up - plan.drop)
+    known = float(np.max(np.abs(plan.outputs(start, stop)))) if start < stop else 0.0
+    loud = np.flatnonzero(reach >= floor * known * (1 - 1e-9))  # the others are provably quieter
+    if known == 0.0 or loud.size == 0:
+        return plan.outputs(0, plan.n_out), 0, plan.n_out
+    start = max(0, int(loud[0]) * up - plan.drop - before)
+    stop = min(plan.n_out, (int(loud[-1]) + 1) * up - plan.drop + after)
+    return plan.outputs(start, stop), start, plan.n_out

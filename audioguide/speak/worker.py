@@ -6,14 +6,14 @@ once the engine is loaded the worker forks one sibling per pair, which speaks ov
 the model is read once for all of them. The worker waits for its siblings before it exits.
 
 Protocol: each request and reply is a 4-byte little-endian length and a pickle.
-The first reply is the hello: (True, engine identity) or (False, message) when the
+The first reply is the hello: (True, engine name) or (False, message) when the
 engine cannot start. Request: (text, key, settings, cache folder). Reply: (True, None)
 once the finished clip is in the cache, or (False, message naming the engine and the
 fix). The worker keeps one loaded engine and speaks each phrase in a forked child
 (see ``isolate``) that is killed after TIMEOUT_S, so every phrase starts from the same
-engine state and a hung engine costs bounded time (a ``stateless`` engine speaks every
-phrase in one child, replaced after a failure); it post-processes and stores the clip
-itself, so that work runs in parallel too.
+engine state and a hung engine costs bounded time (an engine that is ``stateless``, or
+``repeatable`` with the phrase's settings, speaks every phrase in one child, replaced after
+a failure); it post-processes and stores the clip itself, so that work runs in parallel too.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def main(argv: list[str]) -> int:
         load = getattr(engine, "load", None)
         if callable(load):  # engines with a model read it now, so a model that cannot load fails the hello
             load()
-        identity = engine.identity()
+        # Not the identity: the parent has it for the cache keys, and hibari's hashes 15 MB (40 ms).
+        hello = str(getattr(engine, "name", name))
     except AudioguideError as exc:
         send(replies, (False, str(exc)))
         return 1
@@ -85,7 +86,7 @@ def main(argv: list[str]) -> int:
             os.close(write_fd)
     code = 1
     try:
-        send(replies, (True, identity))
+        send(replies, (True, hello))
         code = _run(engine, name, requests, replies, timeout_s)
     finally:
         if is_sibling:  # a fork of the worker: leave without running the interpreter's exit twice
@@ -105,27 +106,40 @@ def _fd_pair(text: str) -> tuple[int, int]:
 def _run(engine: object, name: str, requests: BinaryIO, replies: BinaryIO, timeout_s: float) -> int:
     fix = engine_fix(getattr(engine, "name", name))
     # A long-lived phrase child must not hold this worker's pipes to the parent open.
-    runner = PhraseRunner(
-        engine.synthesize,  # type: ignore[attr-defined]
-        reuse=bool(getattr(engine, "stateless", False)),
-        close_fds=(replies.fileno(), requests.fileno()),
-    )
+    runners = {
+        True: PhraseRunner(
+            engine.synthesize,  # type: ignore[attr-defined]
+            reuse=True,
+            close_fds=(replies.fileno(), requests.fileno()),
+        ),
+        False: PhraseRunner(engine.synthesize, reuse=False),  # type: ignore[attr-defined]
+    }
     try:
-        return _serve(engine, name, fix, runner, requests, replies, timeout_s)
+        return _serve(engine, name, fix, runners, requests, replies, timeout_s)
     finally:
-        runner.close()
+        runners[True].close()
+
+
+def _repeats(engine: object, settings: dict[str, object]) -> bool:
+    """Whether ``engine`` speaks the same samples for a phrase with ``settings`` whatever it said
+    before (see Engine): then one long-lived child speaks them all."""
+    if getattr(engine, "stateless", False):
+        return True
+    repeatable: Callable[[dict[str, object]], bool] | None = getattr(engine, "repeatable", None)
+    return repeatable is not None and bool(repeatable(settings))
 
 
 def _serve(
     engine: object,
     name: str,
     fix: str,
-    runner: PhraseRunner,
+    runners: dict[bool, PhraseRunner],
     requests: BinaryIO,
     replies: BinaryIO,
     timeout_s: float,
 ) -> int:
     prepare: Callable[[dict[str, object]], None] | None = getattr(engine, "prepare", None)
+    repeats: dict[str, bool] = {}  # by the settings' repr: speak() sends one profile's to every phrase
     while True:
         message = receive(requests)
         if message is None:
@@ -136,7 +150,10 @@ def _serve(
             if prepare is not None:  # once, before the first phrase child is forked (see Engine)
                 ready, prepare = prepare, None
                 ready(settings)
-            pcm, rate = runner(text, settings, timeout_s=timeout_s, what=what)
+            known = repr(sorted(settings.items()))
+            if known not in repeats:
+                repeats[known] = _repeats(engine, settings)
+            pcm, rate = runners[repeats[known]](text, settings, timeout_s=timeout_s, what=what)
             try:
                 clip = postprocess(np.frombuffer(pcm, dtype="<i2"), rate)
             except AudioguideError as exc:

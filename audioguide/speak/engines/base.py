@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
 from typing import Protocol
 
 from audioguide.errors import SpeechError
 from audioguide.model.voice import ENGINE_NAMES
 from audioguide.speak.engines import espeak
-from audioguide.speak.engines.espeak import EspeakEngine
-from audioguide.speak.engines.hibari import HibariEngine
-from audioguide.speak.engines.pyttsx3_engine import Pyttsx3Engine
-from audioguide.speak.engines.tone import ToneEngine
 
 DEFAULT_TIMEOUT_S = 30.0
 TIMEOUT_ENV = "AUDIOGUIDE_SPEECH_TIMEOUT"
@@ -27,8 +22,9 @@ class Engine(Protocol):
     Engines run inside speech worker processes (see ``audioguide.speak.synth``), one engine per
     process, so they may keep global state; they must never print, and must raise
     ``SpeechError`` (not return silence) when synthesis fails. An engine whose output does not
-    depend on what it said before may say so with a class attribute ``stateless = True``: its
-    phrases are then spoken in one long-lived child process instead of a fresh one each. An
+    depend on what it said before may say so with a class attribute ``stateless = True``, or, when
+    that depends on the settings, with a method ``repeatable(settings) -> bool``: its phrases are
+    then spoken in one long-lived child process instead of a fresh one each. An
     optional ``prepare(settings)`` is called once in the worker before its first phrase, with the
     settings all its phrases share (``speak`` sends one profile's), for set-up that phrase children
     would otherwise each repeat; it must not change what they speak.
@@ -45,13 +41,15 @@ class Engine(Protocol):
         ...
 
 
-ENGINES: dict[str, Callable[[], Engine]] = {
-    "hibari": HibariEngine,
-    "espeak": EspeakEngine,
-    "pyttsx3": Pyttsx3Engine,
-    "tone": ToneEngine,
+ENGINES: dict[str, str] = {
+    "hibari": "audioguide.speak.engines.hibari:HibariEngine",
+    "espeak": "audioguide.speak.engines.espeak:EspeakEngine",
+    "pyttsx3": "audioguide.speak.engines.pyttsx3_engine:Pyttsx3Engine",
+    "tone": "audioguide.speak.engines.tone:ToneEngine",
 }
-"""The registry: each engine name (``audioguide.model.voice.ENGINE_NAMES`` but "auto") and its class."""
+"""The registry: each engine name (``audioguide.model.voice.ENGINE_NAMES`` but "auto") and where its
+class is. A module is imported when its engine is made, so a speech worker loads its own engine's
+dependencies only (pyttsx3's module brought soundfile and importlib.metadata into every worker)."""
 
 
 def resolve_engine_name(name: str) -> str:
@@ -71,7 +69,9 @@ def make_engine(name: str) -> Engine:
 
     name = resolve_engine_name(name)
     if name in ENGINES:
-        return ENGINES[name]()
+        module, _, attr = ENGINES[name].partition(":")
+        engine: Engine = getattr(importlib.import_module(module), attr)()
+        return engine
     if ":" in name:
         return _import_engine(name)
     raise SpeechError(f"unknown speech engine '{name}'; engines: {', '.join(ENGINE_NAMES)}")

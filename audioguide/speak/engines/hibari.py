@@ -18,7 +18,6 @@ import importlib.util
 import platform
 import sys
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +94,8 @@ class HibariEngine:
 
     def identity(self) -> str:
         """Engine, versions and the model's digest: everything besides the settings that shapes a clip."""
+        from importlib.metadata import PackageNotFoundError, version  # 15 ms to import: only when asked
+
         parts = [f"hibari-tts {version('hibari-tts')}", f"rev {ENGINE_REVISION}"]
         parts.append(f"assets {_assets_sha256(self._assets)}")
         parts.append(f"onnxruntime {version('onnxruntime')}, 1 thread, seed {SEED}")

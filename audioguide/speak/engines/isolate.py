@@ -1,17 +1,17 @@
 """Run utterances in a forked child: fresh engine state where it matters, bounded time, no stray output.
 
-eSpeak NG keeps state between utterances (the same text comes out a few samples
-longer or shorter depending on what was said before), so two builds would differ
-with the order or the worker count. A child forked from a worker that has loaded
-the engine but never spoken starts from the same state every time, which makes
-synthesis bit-exact. The child also keeps engines' prints off our stdout and lets
-us kill an engine that hangs.
+An engine may keep state between utterances (eSpeak NG's Klatt voices: the same text comes out
+a few samples longer or shorter depending on what was said before), so two builds would differ
+with the order or the worker count. A child forked from a worker that has loaded the engine but
+never spoken starts from the same state every time, which makes synthesis bit-exact. The child
+also keeps engines' prints off our stdout and lets us kill an engine that hangs.
 
-An engine whose output does not depend on what it said before (``stateless``, e.g. hibari) speaks
-every phrase in one long-lived child instead (``PhraseRunner(reuse=True)``), replaced only after a
-failure or a timeout: a fresh child per phrase re-faulted the model's working memory each time
-(copy-on-write), which doubled the neural voice's CPU seconds (6.1 s against 2.85 s in one process
-for the flagship's 102 phrases).
+An engine whose output does not depend on what it said before (``stateless``, e.g. hibari, or
+``repeatable`` with the settings, e.g. eSpeak NG where it rewinds its state) speaks every phrase in
+one long-lived child instead (``PhraseRunner(reuse=True)``), replaced only after a failure or a
+timeout: a fresh child per phrase re-faulted the model's working memory each time (copy-on-write),
+which doubled the neural voice's CPU seconds (6.1 s against 2.85 s in one process for the flagship's
+102 phrases), and cost eSpeak NG 0.5 CPU s over its 0.4 s of synthesis.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _describe(status: int) -> str:
 
 class PhraseRunner:
     """Calls ``fn(*args)`` in a forked child with a timeout, like ``run_isolated``; with ``reuse`` the
-    child stays for the next calls (its engine state carries over, so only for stateless engines)
+    child stays for the next calls (its engine state carries over, so only for engines that repeat)
     and is replaced after any failure or timeout. ``close_fds``: descriptors of the caller's that a
     long-lived child must not hold open (a worker's pipes to its parent, so that the parent sees
     the worker end). Call ``close()`` when done: the child then exits (it also does when this
