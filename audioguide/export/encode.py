@@ -418,7 +418,7 @@ class _GuardedFile:
 def _libsndfile() -> ModuleType:
     """The soundfile module, imported when a WAV, FLAC or Ogg file is written: loading libsndfile
     through cffi costs an MP3 build, which never uses it, about 16 ms."""
-    import soundfile
+    import soundfile  # here, not at the top: MP3 builds never load libsndfile
 
     return soundfile
 
