@@ -19,7 +19,7 @@ from audioguide.errors import EngineUnavailable, SpeechError
 from audioguide.load.voices import load_profile
 from audioguide.pipeline.build import BuildOptions, make_plan
 from audioguide.speak.cache import SpeechCache
-from audioguide.speak.engines.hibari import SAMPLE_RATE_HZ, WPM_AT_SPEED_1, HibariEngine, speed_for
+from audioguide.speak.engines.hibari import SAMPLE_RATE_HZ, SEED, WPM_AT_SPEED_1, HibariEngine, speed_for
 from audioguide.speak.synth import speak
 
 PHRASES = (
@@ -102,6 +102,20 @@ def test_the_same_phrase_gives_the_same_samples_in_any_process_and_order(engine:
         )
         runs.append(json.loads(run.stdout))
     assert runs[0] == runs[1] == here
+
+
+def test_the_replayed_noise_gives_hibaris_own_samples(engine: HibariEngine) -> None:
+    """synthesize() replays hibari's seeded noise from a tape drawn once (_NoiseTape) instead of
+    seeding a generator per phrase: the samples are those of hibari's own call, for one sentence or
+    several, in any order."""
+    texts = [*PHRASES, "Breathe in. Breathe out. And once more, slowly, through the nose."]
+    speed = speed_for(180)
+    want = {}
+    for text in texts:
+        audio = engine._tts(text, speed=speed, seed=SEED)
+        want[text] = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2").tobytes()
+    for text in [*texts[::-1], *texts]:
+        assert engine.synthesize(text, {"voice": "heart", "rate": 180})[0] == want[text], text
 
 
 def test_identity_names_the_model_digest_and_runtime() -> None:

@@ -78,6 +78,10 @@ REWOUND_VERSIONS = ("1.52.0",)
 """libespeak-ng versions whose state between phrases has been examined (see ``_Rewind``)."""
 CARRIED_STATE = ("Flutter_ix", "cycle_count", "wavephase", "agc", "rbreath")
 """The wave generator's variables that survive from one phrase to the next (see ``_Rewind``)."""
+COUNTERS_AT_LOAD = {"Flutter_ix": 0, "cycle_count": 0, "wavephase": 0x7FFFFFFF, "agc": 256}
+"""The ``int`` ones' values once 1.52.0 has initialised (wavegen.c); ``rbreath`` is nine resonators
+(doubles a, b, c, x1, x2) whose memory, x1 and x2, is still zero. The symbols found must hold these
+before the rewind trusts them."""
 _CARRIED_NAME = re.compile(rf"(?:\w+\.)?({'|'.join(CARRIED_STATE)})(?:\.\d+)?")
 """A carried variable's symbol: GCC names a function's static "name.123", clang "function.name"."""
 STT_OBJECT, STT_FUNC, STB_GLOBAL = 1, 2, 1  # ELF symbol types (data, code) and binding
@@ -101,8 +105,11 @@ class _Rewind:
     rates, in shuffled orders, and so are 40 with each of the 85 other variants. Klatt voices keep more
     (their filters and glottal source), so they are not rewound (``repeatable``).
 
-    The variables are static: their addresses come from the library's symbol table (.symtab), which
-    a stripped library lacks; then there is nothing to rewind with, and ``load`` returns None."""
+    The variables are static: their addresses come from the library's symbol table (.symtab), read
+    from the file this process mapped (same inode), and are used only if each name is found once and
+    holds its value at initialisation (COUNTERS_AT_LOAD). A stripped library has no .symtab; then, or
+    for another version, there is nothing to rewind with, ``load`` returns None, and every phrase is
+    spoken in a fresh child as before."""
 
     def __init__(self, regions: list[tuple[int, int]]) -> None:
         self.regions = [(address, ctypes.string_at(address, size)) for address, size in regions]
@@ -114,18 +121,20 @@ class _Rewind:
         if version not in REWOUND_VERSIONS:
             return None
         entry = ctypes.cast(lib.espeak_Synth, ctypes.c_void_p).value or 0
-        path = _mapped_file(entry)
-        if path is None:
+        mapped = _mapped_file(entry)
+        if mapped is None:
             return None
+        path, inode = mapped
 
         def carried(name: str) -> str | None:
             found = _CARRIED_NAME.fullmatch(name)
             return found.group(1) if found else None
 
         try:
-            symbols = _elf_symbols(
-                Path(path).read_bytes(), lambda n: n == "espeak_Synth" or carried(n) is not None
-            )
+            with open(path, "rb") as image:
+                if os.fstat(image.fileno()).st_ino != inode:  # not the file this process loaded
+                    return None
+                symbols = _elf_symbols(image.read(), lambda n: n == "espeak_Synth" or carried(n) is not None)
         except (OSError, ValueError, struct.error):
             return None
         synth = [value for name, value, _, kind in symbols if name == "espeak_Synth" and kind == STT_FUNC]
@@ -140,11 +149,22 @@ class _Rewind:
         if len(synth) != 1 or any(len(places) != 1 or places[0][1] == 0 for places in found.values()):
             return None
         bias = entry - synth[0]  # where the library was loaded
-        return cls([(bias + found[wanted][0][0], found[wanted][0][1]) for wanted in CARRIED_STATE])
+        regions = [(bias + found[wanted][0][0], found[wanted][0][1]) for wanted in CARRIED_STATE]
+        for wanted, (address, size) in zip(CARRIED_STATE, regions, strict=True):
+            if not _as_loaded(wanted, ctypes.string_at(address, size)):
+                return None  # not the variables the sources describe: leave them alone
+        return cls(regions)
 
     def __call__(self) -> None:
         for address, initial in self.regions:
             ctypes.memmove(address, initial, len(initial))
+
+
+def _as_loaded(name: str, data: bytes) -> bool:
+    """Whether ``data`` is what variable ``name`` holds once libespeak-ng 1.52.0 has initialised."""
+    if name == "rbreath":
+        return len(data) == 9 * 40 and all(data[i + 24 : i + 40] == bytes(16) for i in range(0, 360, 40))
+    return len(data) == 4 and int.from_bytes(data, "little", signed=True) == COUNTERS_AT_LOAD[name]
 
 
 def _elf_symbols(image: bytes, wanted: Callable[[str], bool]) -> list[tuple[str, int, int, int]]:
@@ -173,16 +193,16 @@ def _elf_symbols(image: bytes, wanted: Callable[[str], bool]) -> list[tuple[str,
     return out
 
 
-def _mapped_file(address: int) -> str | None:
-    """The file mapped at ``address`` in this process (from /proc/self/maps), or None."""
+def _mapped_file(address: int) -> tuple[str, int] | None:
+    """The file mapped at ``address`` in this process and its inode (from /proc/self/maps), or None."""
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
             for line in maps:
                 fields = line.split(maxsplit=5)
                 low, _, high = fields[0].partition("-")
                 if len(fields) == 6 and int(low, 16) <= address < int(high, 16):
-                    return fields[5].strip()
-    except OSError:
+                    return fields[5].strip(), int(fields[4])
+    except (OSError, ValueError):
         pass
     return None
 
