@@ -253,7 +253,7 @@ def main() -> int:
     print(
         f"  machine: other processes used {share:.0%} of its {os.cpu_count()} cores while the builds ran "
         + (
-            "(idle enough: the figures are clean)"
+            "(quiet here; a busy host, which a virtual machine cannot see, still slows every line)"
             if share <= 0.05
             else "(busy: the wall times and, less, the CPU ratios carry their load)"
         )
