@@ -34,7 +34,15 @@ from audioguide.model.routine import TARGET_RANGE_MS, Routine
 from audioguide.model.script import Say, Script
 from audioguide.model.timeline import Timeline
 from audioguide.model.voice import VoiceProfile
-from audioguide.render.mixer import MasterReport, Mixer, RenderOptions, master, prefetch, rebatch
+from audioguide.render.mixer import (
+    MasterReport,
+    Mixer,
+    RenderOptions,
+    close_stream,
+    master,
+    prefetch,
+    rebatch,
+)
 from audioguide.schedule import schedule
 from audioguide.speak.cache import SpeechCache, default_cache_dir
 from audioguide.speak.engines.hibari import available as hibari_unavailable
@@ -270,7 +278,7 @@ def build(
     phrases = [(timeline.ms(e.start_sample), timeline.ms(e.end_sample), e.text) for e in timeline.speech()]
     files = [output]
     with contextlib.ExitStack() as stack:
-        stack.callback(getattr(stream, "close", lambda: None))  # a failed build stops rendering at once
+        stack.callback(close_stream, stream)  # a failed build stops rendering at once
         staged = stack.enter_context(staged_path(output))
         try:
             encode_file(
@@ -349,6 +357,4 @@ def _counting(
             progress("render", done, total)
             yield block
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        close_stream(stream)

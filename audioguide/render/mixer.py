@@ -389,9 +389,14 @@ def rebatch(blocks: Iterator[np.ndarray], samples: int = BLOCK_SAMPLES) -> Gener
         if pending:
             yield pending[0] if len(pending) == 1 else np.concatenate(pending)
     finally:
-        close = getattr(blocks, "close", None)
-        if close is not None:
-            close()
+        close_stream(blocks)
+
+
+def close_stream(stream: object) -> None:
+    """Close a stream of blocks if it can be closed (a generator, a prefetch): stops its work at once."""
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
 
 
 def prefetch(blocks: Iterator[np.ndarray], depth: int = 6) -> Generator[np.ndarray, None, None]:
@@ -426,12 +431,10 @@ def prefetch(blocks: Iterator[np.ndarray], depth: int = 6) -> Generator[np.ndarr
         except BaseException as exc:  # handed to the consumer, which raises it
             offer(exc)
         finally:
-            close = getattr(blocks, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception as exc:  # a failing close still reaches the consumer
-                    offer(exc)
+            try:
+                close_stream(blocks)
+            except Exception as exc:  # a failing close still reaches the consumer
+                offer(exc)
 
     thread = threading.Thread(target=produce, name="audioguide-render", daemon=True)
     thread.start()
