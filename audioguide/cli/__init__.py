@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
+# numpy's OpenBLAS starts a thread pool when it loads, and its threads spin for about 0.08 CPU s even
+# when nothing uses them (`python -c "import numpy"`: 0.15 CPU s, 0.08 with one thread; 2 cores). The
+# renderer's matrix products are kept small enough to run on one thread (render.dsp.BLAS_THREADED_MNK),
+# so a command never gains from the pool. OpenBLAS reads this once, when numpy is first imported:
+# hence here, before the imports below. A value the user has set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import dataclasses
 import math
-import os
 import signal
 import sys
 import threading
