@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py audioguide/render/_kernels.c
 	@echo "Setting up $(VENV): installing audioguide and its dependencies from PyPI (1-2 minutes the first time)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'

@@ -26,6 +26,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+try:
+    from audioguide.render import _kernels as kernels
+except ImportError:  # not compiled here (no C compiler at install): the numpy code gives the same values
+    kernels = None  # type: ignore[assignment]
+"""The optional C module (render/_kernels.c), or None: every function that uses it has a numpy twin."""
+
 Array = np.ndarray
 
 BLOCK = 16
@@ -156,6 +162,16 @@ def sliding_max(x: Array, width: int) -> Array:
     count = x.size - width + 1
     if width < 1 or count < 1:
         raise ValueError(f"need at least {width} values for a window of {width}, got {x.size}")
+    if kernels is not None and x.dtype == np.float64 and x.ndim == 1:
+        out = np.empty(count)
+        kernels.sliding_max(np.ascontiguousarray(x), width, out)  # one pass, the same maxima
+        return out
+    return _sliding_max_numpy(x, width)
+
+
+def _sliding_max_numpy(x: Array, width: int) -> Array:
+    """``sliding_max`` in numpy (also the reference the C module is tested against)."""
+    count = x.size - width + 1
     runs, reach = x, 1  # runs[i] = max(x[i : i + reach])
     while reach * 2 <= width:
         runs = np.maximum(runs[:-reach], runs[reach:])
@@ -180,6 +196,17 @@ def running_mean(x: Array, width: int) -> Array:
     left = width // 2
     if left > x.size:
         raise ValueError(f"a window of {width} needs at least {left} values to mirror, got {x.size}")
+    if kernels is not None and x.ndim == 1:
+        out = np.empty(count)
+        kernels.running_mean(np.ascontiguousarray(x), width, out)  # the same sum, one pass in C
+        return out
+    return _running_mean_numpy(x, width)
+
+
+def _running_mean_numpy(x: Array, width: int) -> Array:
+    """``running_mean`` in numpy (also the reference the C module is tested against)."""
+    count = x.size - width + 1
+    left = width // 2
     # The line summed is the mirrored start and then x (x[left-1] .. x[0], x[0] .. x[-1]); no value
     # past the end is needed. Its steps are written straight from x (no copy of the line), and the
     # running sum and the division work in place: the same operations, two fewer arrays.

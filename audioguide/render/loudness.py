@@ -13,6 +13,7 @@ from typing import IO
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from audioguide.render import dsp
 from audioguide.render.dsp import BiquadCascade, find_root, running_mean, sliding_max
 
 Array = np.ndarray
@@ -236,6 +237,7 @@ def _interpolator_phases() -> Array:
 
 _PHASES = _interpolator_phases()
 _PHASE_TAPS = [np.ascontiguousarray(row[:, np.newaxis], dtype=np.float32) for row in _PHASES]
+_PHASE_TAPS_C = np.ascontiguousarray(_PHASES, dtype=np.float32)  # the same taps, as dsp.kernels reads them
 _PHASE_BOUND = float(np.abs(_PHASES).sum(axis=0).max())  # worst-case overshoot of any interpolated point
 
 
@@ -244,6 +246,18 @@ def _true_peak_envelope(padded: Array) -> Array:
     each sample and the three interpolated points after it, over all channels; float32, length n."""
     n = padded.shape[0] - 2 * _HALF
     envelope = np.zeros(n, dtype=np.float32)
+    if dsp.kernels is not None:
+        for channel in padded.T:  # the same sums, in the same order, a block of samples at a time in C
+            dsp.kernels.envelope_max_into(
+                np.ascontiguousarray(channel, dtype=np.float32), _PHASE_TAPS_C, envelope
+            )
+        return envelope
+    return _true_peak_envelope_numpy(padded, envelope)
+
+
+def _true_peak_envelope_numpy(padded: Array, envelope: Array) -> Array:
+    """``_true_peak_envelope`` in numpy, into ``envelope`` (zeros); the C module's reference."""
+    n = envelope.size
     points = np.empty((_OVERSAMPLE - 1, n), dtype=np.float32)
     term = np.empty_like(points)
     for channel in padded.T:

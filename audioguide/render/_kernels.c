@@ -1,0 +1,182 @@
+/* The renderer's three hottest loops in C: the true-peak interpolator, the running mean and the
+ * sliding maximum of the limiter (audioguide/render/loudness.py, audioguide/render/dsp.py).
+ *
+ * Each function does what the numpy code it stands in for does, operation for operation and in the
+ * same order, so a build gives the same bits whether this module was compiled or not; the tests
+ * compare the two (tests/test_kernels.py). That rests on three things:
+ *   - IEEE arithmetic with no fused multiply-add: the build passes -ffp-contract=off (gcc and clang
+ *     would otherwise fuse t * x + p on CPUs that have FMA, which rounds once instead of twice);
+ *   - no reassociation: no -ffast-math, so the compiler vectorises across samples, never within a sum;
+ *   - maxima, which do not round, taken with numpy's rule that a NaN wins.
+ *
+ * The module is optional. Where it cannot be compiled (no C compiler at install time) the numpy code
+ * runs instead, a little slower. Arguments are contiguous buffers that the Python callers make and
+ * check (dtype and layout); here only their sizes are checked, so that no call can read or write out
+ * of bounds. Each loop runs without the GIL: the renderer works in a thread beside the MP3 encoder.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdlib.h>
+
+/* numpy's maximum: NaN if either is NaN, else the larger. */
+#define NP_MAX(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b))
+
+#define ENVELOPE_BLOCK 256 /* samples per pass over the taps: three float rows that stay in L1 */
+
+/* envelope_max_into(x, taps, envelope): for each i < n = len(envelope),
+ *     p_k = sum over q of taps[q][k] * x[i + q]    (k = 0, 1, 2; q in order, float32 each step)
+ *     envelope[i] = max(envelope[i], |p_0|, |p_1|, |p_2|, |x[i + half]|)
+ * where taps is (2 * half + 1, 3) float32 and x has n + 2 * half float32 samples: the three
+ * interpolated points after each sample, as loudness._true_peak_envelope computes them for a channel. */
+static PyObject *envelope_max_into(PyObject *self, PyObject *args) {
+    Py_buffer xb, tb, eb;
+    if (!PyArg_ParseTuple(args, "y*y*w*", &xb, &tb, &eb)) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t n = eb.len / (Py_ssize_t)sizeof(float);
+    const Py_ssize_t ntaps = tb.len / (Py_ssize_t)(3 * sizeof(float));
+    if (ntaps < 1 || ntaps % 2 == 0 || tb.len != ntaps * 3 * (Py_ssize_t)sizeof(float) ||
+        eb.len != n * (Py_ssize_t)sizeof(float) ||
+        xb.len != (n + ntaps - 1) * (Py_ssize_t)sizeof(float)) {
+        PyErr_SetString(PyExc_ValueError, "envelope_max_into: mismatched buffer sizes");
+        goto done;
+    }
+    const float *x = xb.buf, *taps = tb.buf;
+    float *env = eb.buf;
+    Py_BEGIN_ALLOW_THREADS
+    float p0[ENVELOPE_BLOCK], p1[ENVELOPE_BLOCK], p2[ENVELOPE_BLOCK];
+    for (Py_ssize_t start = 0; start < n; start += ENVELOPE_BLOCK) {
+        const Py_ssize_t m = n - start < ENVELOPE_BLOCK ? n - start : ENVELOPE_BLOCK;
+        const float *xs = x + start;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            p0[i] = taps[0] * xs[i];
+            p1[i] = taps[1] * xs[i];
+            p2[i] = taps[2] * xs[i];
+        }
+        for (Py_ssize_t q = 1; q < ntaps; q++) {
+            const float t0 = taps[3 * q], t1 = taps[3 * q + 1], t2 = taps[3 * q + 2];
+            const float *xq = xs + q;
+            for (Py_ssize_t i = 0; i < m; i++) {
+                p0[i] = p0[i] + t0 * xq[i];
+                p1[i] = p1[i] + t1 * xq[i];
+                p2[i] = p2[i] + t2 * xq[i];
+            }
+        }
+        const float *centre = xs + ntaps / 2;
+        float *out = env + start;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            float e = out[i];
+            e = NP_MAX(e, fabsf(p0[i]));
+            e = NP_MAX(e, fabsf(p1[i]));
+            e = NP_MAX(e, fabsf(p2[i]));
+            e = NP_MAX(e, fabsf(centre[i]));
+            out[i] = e;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&xb);
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&eb);
+    return result;
+}
+
+/* running_mean(x, width, out): dsp.running_mean's running sum, float64. The sum starts on the
+ * mirrored line x[left-1] .. x[0], x[0] .. x[width-left-1] (left = width // 2) summed left to right,
+ * then adds each step (entering value minus leaving value, one subtraction) and divides on output. */
+static PyObject *running_mean(PyObject *self, PyObject *args) {
+    Py_buffer xb, ob;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*nw*", &xb, &width, &ob)) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t size = xb.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t count = size - width + 1, left = width / 2;
+    if (width < 1 || count < 1 || left > size || xb.len != size * (Py_ssize_t)sizeof(double) ||
+        ob.len != count * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "running_mean: mismatched width or buffer sizes");
+        goto done;
+    }
+    const double *x = xb.buf;
+    double *out = ob.buf;
+    const double w = (double)width;
+    Py_BEGIN_ALLOW_THREADS
+    /* The first window: x[left-1] .. x[0] then x[0] .. x[width-left-1], starting from its first value
+     * as numpy's add.accumulate does. */
+    double s = left > 0 ? x[left - 1] : x[0];
+    for (Py_ssize_t j = left - 2; j >= 0; j--) s = s + x[j];
+    for (Py_ssize_t j = left > 0 ? 0 : 1; j < width - left; j++) s = s + x[j];
+    for (Py_ssize_t k = 0; k < left; k++) s = s + (x[width - left + k] - x[left - 1 - k]);
+    out[0] = s / w;
+    for (Py_ssize_t i = 1; i < count; i++) {
+        s = s + (x[width + i - 1] - x[i - 1]);
+        out[i] = s / w;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&xb);
+    PyBuffer_Release(&ob);
+    return result;
+}
+
+/* sliding_max(x, width, out): out[i] = max(x[i : i + width]), float64, by van Herk / Gil-Werman:
+ * the maximum to the end of each width-aligned block (backwards) and from its start (forwards); every
+ * window spans at most two blocks. Maxima do not round, so any order gives dsp.sliding_max's values. */
+static PyObject *sliding_max(PyObject *self, PyObject *args) {
+    Py_buffer xb, ob;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*nw*", &xb, &width, &ob)) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t n = xb.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t count = n - width + 1;
+    double *tail = NULL;
+    if (width < 1 || count < 1 || xb.len != n * (Py_ssize_t)sizeof(double) ||
+        ob.len != count * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "sliding_max: mismatched width or buffer sizes");
+        goto done;
+    }
+    tail = malloc((size_t)n * sizeof(double));
+    if (tail == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const double *x = xb.buf;
+    double *out = ob.buf;
+    Py_BEGIN_ALLOW_THREADS
+    /* tail[i]: the maximum from i to the end of i's block. */
+    for (Py_ssize_t i = n - 1; i >= 0; i--)
+        tail[i] = (i == n - 1 || (i + 1) % width == 0) ? x[i] : NP_MAX(tail[i + 1], x[i]);
+    /* head: the maximum from the start of j's block to j; window i ends at j = i + width - 1. */
+    double head = x[0];
+    for (Py_ssize_t j = 0; j < n; j++) {
+        head = j % width == 0 ? x[j] : NP_MAX(head, x[j]);
+        if (j >= width - 1) out[j - width + 1] = NP_MAX(tail[j - width + 1], head);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    free(tail);
+    PyBuffer_Release(&xb);
+    PyBuffer_Release(&ob);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"envelope_max_into", envelope_max_into, METH_VARARGS,
+     "envelope_max_into(x, taps, envelope): raise envelope to each sample's true-peak reading."},
+    {"running_mean", running_mean, METH_VARARGS,
+     "running_mean(x, width, out): dsp.running_mean's values into out."},
+    {"sliding_max", sliding_max, METH_VARARGS,
+     "sliding_max(x, width, out): dsp.sliding_max's values into out."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels",
+    "The renderer's hottest loops in C, bit-identical to the numpy code they stand in for.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

@@ -1,0 +1,95 @@
+"""The optional C module (audioguide/render/_kernels.c) against the numpy code it stands in for.
+
+The promise is bit-identity: a session renders to the same bytes whether or not the module was
+compiled. Each kernel is compared with its numpy twin on random input, and the limiter, which uses all
+three, with and without the module. test_dsp.py checks both against scipy as well.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from audioguide.render import dsp, loudness
+
+needs_kernels = pytest.mark.skipif(dsp.kernels is None, reason="the C module is not built here")
+
+finite64 = st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=True, width=64)
+finite32 = st.floats(-4.0, 4.0, allow_nan=False, allow_subnormal=True, width=32)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def test_the_module_is_built_wherever_a_c_compiler_is() -> None:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}) here: the numpy code runs, to the same bits")
+    assert dsp.kernels is not None, (
+        f"{compiler} is installed but audioguide.render._kernels was not built: "
+        "reinstall (rm -r .venv && make setup) and read pip's output"
+    )
+
+
+@needs_kernels
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), size=st.integers(1, 3000))
+def test_running_mean_is_the_numpy_sum_to_the_bit(data: st.DataObject, size: int) -> None:
+    x = data.draw(hnp.arrays(np.float64, size, elements=finite64))
+    width = data.draw(st.integers(1, size))
+    if width // 2 > size:
+        return
+    assert _same_bits(dsp.running_mean(x, width), dsp._running_mean_numpy(x, width))
+
+
+@needs_kernels
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), size=st.integers(1, 3000))
+def test_sliding_max_is_the_numpy_maximum(data: st.DataObject, size: int) -> None:
+    x = data.draw(hnp.arrays(np.float64, size, elements=st.floats(allow_nan=True, width=64)))
+    x[x == 0] = 0.0  # a zero's sign is not defined by a maximum (numpy's own loops differ there)
+    width = data.draw(st.integers(1, size))
+    assert np.array_equal(dsp.sliding_max(x, width), dsp._sliding_max_numpy(x, width), equal_nan=True)
+
+
+@needs_kernels
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), n=st.integers(1, 2000), channels=st.sampled_from([1, 2]))
+def test_true_peak_envelope_is_the_numpy_fir_to_the_bit(data: st.DataObject, n: int, channels: int) -> None:
+    padded = data.draw(hnp.arrays(np.float32, (n + 2 * loudness._HALF, channels), elements=finite32))
+    reference = loudness._true_peak_envelope_numpy(padded, np.zeros(n, dtype=np.float32))
+    assert _same_bits(loudness._true_peak_envelope(padded), reference)
+
+
+@needs_kernels
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_limiter_gives_the_same_samples_without_the_module(
+    monkeypatch: pytest.MonkeyPatch, channels: int
+) -> None:
+    # Bursts of noise well over the ceiling, with silence and a quiet tone between them: the
+    # limiter holds, releases, smooths and passes through, across many 16384-sample frames.
+    rate = 44_100
+    rng = np.random.default_rng(7)
+    t = np.arange(8 * rate) / rate
+    x = 0.05 * np.sin(2 * np.pi * 220 * t)
+    for start in range(0, x.size - rate, rate * 3 // 2):
+        x[start : start + rate // 3] += rng.standard_normal(rate // 3) * 0.6
+    x[5 * rate : 6 * rate] = 0.0
+    audio = x.astype(np.float32) if channels == 1 else np.stack([x, 0.7 * x[::-1]], axis=1).astype(np.float32)
+    blocks = [audio[i : i + 10_000] for i in range(0, len(audio), 10_000)]
+
+    def limited() -> np.ndarray:
+        return np.concatenate(list(loudness.limit(iter(blocks), rate, ceiling_dbtp=-3.0)))
+
+    with_module = limited()
+    monkeypatch.setattr(dsp, "kernels", None)
+    without = limited()
+    assert not np.array_equal(with_module, audio)  # the limiter acted
+    assert _same_bits(with_module, without)
