@@ -1,9 +1,12 @@
-/* The renderer's three hottest loops in C: the true-peak interpolator, the running mean and the
- * sliding maximum of the limiter (audioguide/render/loudness.py, audioguide/render/dsp.py).
+/* The renderer's hottest loops in C: the true-peak interpolator, the running mean and the sliding
+ * maximum of the limiter (audioguide/render/loudness.py, audioguide/render/dsp.py), and the K-weighting
+ * filter of the loudness meter (see biquad_squares_into for how that one differs).
  *
- * Each function does what the numpy code it stands in for does, operation for operation and in the
- * same order, so a build gives the same bits whether this module was compiled or not; the tests
- * compare the two (tests/test_kernels.py). That rests on three things:
+ * The limiter's three do what the numpy code they stand in for does, operation for operation and in the
+ * same order, so the limiter's output is the same to the bit whether this module was compiled or not;
+ * the tests compare the two (tests/test_kernels.py). The loudness reading that sets the mastering gain
+ * may differ in its last digits, but that gain is applied as a float32, so a session comes out the
+ * same bytes (every built-in routine with every voice compared). The bit-identity rests on three things:
  *   - IEEE arithmetic with no fused multiply-add: the build passes -ffp-contract=off (gcc and clang
  *     would otherwise fuse t * x + p on CPUs that have FMA, which rounds once instead of twice);
  *   - no reassociation: no -ffast-math, so the compiler vectorises across samples, never within a sum;
@@ -163,7 +166,72 @@ done:
     return result;
 }
 
+/* biquad_squares_into(x, sos, state, flush, out): run x through the cascade of second-order sections
+ * sos ((sections, 6) as scipy lays them out, a0 = 1), one sample at a time in transposed direct form
+ * II from the carried state (2 values per section, updated), and add each output's square to out.
+ * Every 16 samples, state components under flush are set to zero, as dsp.BiquadCascade does at its
+ * block boundaries, so that a decaying state never reaches the slow subnormal floats.
+ * This is scipy.signal.sosfilt's arithmetic (the same values, to the bit), not that of the numpy code
+ * beside it (dsp.BiquadCascade.process sums 16 samples at a time through matrix products): the two
+ * agree to rounding, not to the bit, so it is used only for loudness readings, where that is enough
+ * (dsp.BiquadCascade.add_squares). */
+#define MAX_SECTIONS 8
+#define FLUSH_EVERY 16
+static PyObject *biquad_squares_into(PyObject *self, PyObject *args) {
+    Py_buffer xb, sb, zb, ob;
+    double flush;
+    if (!PyArg_ParseTuple(args, "y*y*w*dw*", &xb, &sb, &zb, &flush, &ob)) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t n = xb.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t sections = sb.len / (Py_ssize_t)(6 * sizeof(double));
+    if (sections < 1 || sections > MAX_SECTIONS || sb.len != sections * 6 * (Py_ssize_t)sizeof(double) ||
+        zb.len != sections * 2 * (Py_ssize_t)sizeof(double) || xb.len != n * (Py_ssize_t)sizeof(double) ||
+        ob.len != xb.len) {
+        PyErr_SetString(PyExc_ValueError, "biquad_squares_into: mismatched buffer sizes");
+        goto done;
+    }
+    const double *x = xb.buf, *sos = sb.buf;
+    double *state = zb.buf, *out = ob.buf;
+    Py_BEGIN_ALLOW_THREADS
+    double z0[MAX_SECTIONS], z1[MAX_SECTIONS];
+    for (Py_ssize_t s = 0; s < sections; s++) {
+        z0[s] = state[2 * s];
+        z1[s] = state[2 * s + 1];
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double v = x[i];
+        for (Py_ssize_t s = 0; s < sections; s++) {
+            const double *c = sos + 6 * s; /* b0 b1 b2 a0 a1 a2 */
+            const double y = c[0] * v + z0[s];
+            z0[s] = c[1] * v - c[4] * y + z1[s];
+            z1[s] = c[2] * v - c[5] * y;
+            v = y;
+        }
+        out[i] = out[i] + v * v;
+        if ((i + 1) % FLUSH_EVERY == 0) {
+            for (Py_ssize_t s = 0; s < sections; s++) {
+                if (fabs(z0[s]) < flush) z0[s] = 0.0;
+                if (fabs(z1[s]) < flush) z1[s] = 0.0;
+            }
+        }
+    }
+    for (Py_ssize_t s = 0; s < sections; s++) {
+        state[2 * s] = z0[s];
+        state[2 * s + 1] = z1[s];
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&xb);
+    PyBuffer_Release(&sb);
+    PyBuffer_Release(&zb);
+    PyBuffer_Release(&ob);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"biquad_squares_into", biquad_squares_into, METH_VARARGS,
+     "biquad_squares_into(x, sos, state, flush, out): add the squares of the filtered x to out."},
     {"envelope_max_into", envelope_max_into, METH_VARARGS,
      "envelope_max_into(x, taps, envelope): raise envelope to each sample's true-peak reading."},
     {"running_mean", running_mean, METH_VARARGS,
@@ -175,7 +243,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_kernels",
-    "The renderer's hottest loops in C, bit-identical to the numpy code they stand in for.", -1,
+    "The renderer's hottest loops in C (see its source for how each matches the numpy code).", -1,
     methods,
 };
 

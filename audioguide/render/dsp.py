@@ -72,6 +72,7 @@ class BiquadCascade:
         if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] == 1.0):
             raise ValueError("expected second-order sections of shape (n, 6) with a0 = 1")
         order = 2 * sos.shape[0]
+        self._sos = np.ascontiguousarray(sos)
         self.block = block
         self.flush = flush
         """State components under this are zeroed between blocks (STATE_FLUSH unless the caller
@@ -123,6 +124,22 @@ class BiquadCascade:
         if whole < n and not self._silent(x[whole:], out[whole:]):
             out[whole:] = self._blocks(x[whole:].reshape(1, -1), self._matrices(n - whole)).ravel()
         return out
+
+    def add_squares(self, x: Array, out: Array) -> None:
+        """``out += process(x) ** 2``, carrying the state on: what a loudness meter needs.
+
+        With the C module the cascade runs one sample at a time (kernels.biquad_squares_into), 1.45x
+        as fast here, and gives scipy.signal.sosfilt's values to the bit (tests/test_kernels.py). The
+        block products of ``process`` round differently: the two agree to ~1e-11 of the signal (a held
+        DC input, the worst case found), not to the bit, which a loudness reading does not notice.
+        Where the last bit is the product (the phase rotator's samples), use ``process``."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.state.any() or x.any():
+            if kernels is None:
+                weighted = self.process(x)
+                out += weighted * weighted
+            else:
+                kernels.biquad_squares_into(np.ascontiguousarray(x), self._sos, self.state, self.flush, out)
 
     def _silent(self, x: Array, out: Array) -> bool:
         """Digital silence into a filter at rest: the output is zeros and the state stays at rest, exactly

@@ -135,8 +135,7 @@ class _KWeightedPower:
         total = np.zeros(part.shape[0])
         # Channel weights are 1.0 for L, R and mono (BS.1770-4 Table 3), so the sum is unweighted.
         for channel, k_filter in zip(part.T, self._filters, strict=True):
-            weighted = k_filter.process(channel)
-            total += weighted * weighted
+            k_filter.add_squares(channel, total)
         return total
 
 
