@@ -1,6 +1,6 @@
-/* The renderer's hottest loops in C: the true-peak interpolator, the running mean and the sliding
- * maximum of the limiter (audioguide/render/loudness.py, audioguide/render/dsp.py), and the K-weighting
- * filter of the loudness meter (see biquad_squares_into for how that one differs).
+/* The renderer's hottest loops in C: the true-peak interpolator, the running mean and the release's
+ * running maximum of the limiter (audioguide/render/loudness.py, audioguide/render/dsp.py), and the
+ * K-weighting filter of the loudness meter (see biquad_squares_into for how that one differs).
  *
  * The limiter's three do what the numpy code they stand in for does, operation for operation and in the
  * same order, so the limiter's output is the same to the bit whether this module was compiled or not;
@@ -124,48 +124,6 @@ done:
     return result;
 }
 
-/* sliding_max(x, width, out): out[i] = max(x[i : i + width]), float64, by van Herk / Gil-Werman:
- * the maximum to the end of each width-aligned block (backwards) and from its start (forwards); every
- * window spans at most two blocks. Maxima do not round, so any order gives dsp.sliding_max's values. */
-static PyObject *sliding_max(PyObject *self, PyObject *args) {
-    Py_buffer xb, ob;
-    Py_ssize_t width;
-    if (!PyArg_ParseTuple(args, "y*nw*", &xb, &width, &ob)) return NULL;
-    PyObject *result = NULL;
-    const Py_ssize_t n = xb.len / (Py_ssize_t)sizeof(double);
-    const Py_ssize_t count = n - width + 1;
-    double *tail = NULL;
-    if (width < 1 || count < 1 || xb.len != n * (Py_ssize_t)sizeof(double) ||
-        ob.len != count * (Py_ssize_t)sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "sliding_max: mismatched width or buffer sizes");
-        goto done;
-    }
-    tail = malloc((size_t)n * sizeof(double));
-    if (tail == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    const double *x = xb.buf;
-    double *out = ob.buf;
-    Py_BEGIN_ALLOW_THREADS
-    /* tail[i]: the maximum from i to the end of i's block. */
-    for (Py_ssize_t i = n - 1; i >= 0; i--)
-        tail[i] = (i == n - 1 || (i + 1) % width == 0) ? x[i] : NP_MAX(tail[i + 1], x[i]);
-    /* head: the maximum from the start of j's block to j; window i ends at j = i + width - 1. */
-    double head = x[0];
-    for (Py_ssize_t j = 0; j < n; j++) {
-        head = j % width == 0 ? x[j] : NP_MAX(head, x[j]);
-        if (j >= width - 1) out[j - width + 1] = NP_MAX(tail[j - width + 1], head);
-    }
-    Py_END_ALLOW_THREADS
-    result = Py_NewRef(Py_None);
-done:
-    free(tail);
-    PyBuffer_Release(&xb);
-    PyBuffer_Release(&ob);
-    return result;
-}
-
 /* biquad_squares_into(x, sos, state, flush, out): run x through the cascade of second-order sections
  * sos ((sections, 6) as scipy lays them out, a0 = 1), one sample at a time in transposed direct form
  * II from the carried state (2 values per section, updated), and add each output's square to out.
@@ -229,15 +187,57 @@ done:
     return result;
 }
 
+/* running_max_fill(at, values, start, out): out[i] = max(start, values[k] for every k with at[k] <= i),
+ * where at is increasing (int64) and values float64: loudness._running_log_max after its logarithms,
+ * which numpy computes (its log is not the C library's, to the bit). */
+static PyObject *running_max_fill(PyObject *self, PyObject *args) {
+    Py_buffer ab, vb, ob;
+    double start;
+    if (!PyArg_ParseTuple(args, "y*y*dw*", &ab, &vb, &start, &ob)) return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t count = vb.len / (Py_ssize_t)sizeof(double);
+    const Py_ssize_t n = ob.len / (Py_ssize_t)sizeof(double);
+    if (ab.len != count * (Py_ssize_t)sizeof(long long) || vb.len != count * (Py_ssize_t)sizeof(double) ||
+        ob.len != n * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "running_max_fill: mismatched buffer sizes");
+        goto done;
+    }
+    const long long *at = ab.buf;
+    const double *values = vb.buf;
+    double *out = ob.buf;
+    int ordered = 1;
+    for (Py_ssize_t k = 0; k < count; k++)
+        if (at[k] < 0 || at[k] >= n || (k > 0 && at[k] <= at[k - 1])) ordered = 0;
+    if (!ordered) {
+        PyErr_SetString(PyExc_ValueError, "running_max_fill: positions must increase within the output");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    double running = start;
+    Py_ssize_t i = 0;
+    for (Py_ssize_t k = 0; k <= count; k++) {
+        const Py_ssize_t until = k < count ? (Py_ssize_t)at[k] : n;
+        for (; i < until; i++) out[i] = running;
+        if (k < count) running = NP_MAX(running, values[k]);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&ab);
+    PyBuffer_Release(&vb);
+    PyBuffer_Release(&ob);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"running_max_fill", running_max_fill, METH_VARARGS,
+     "running_max_fill(at, values, start, out): the running maximum of values placed at positions."},
     {"biquad_squares_into", biquad_squares_into, METH_VARARGS,
      "biquad_squares_into(x, sos, state, flush, out): add the squares of the filtered x to out."},
     {"envelope_max_into", envelope_max_into, METH_VARARGS,
      "envelope_max_into(x, taps, envelope): raise envelope to each sample's true-peak reading."},
     {"running_mean", running_mean, METH_VARARGS,
      "running_mean(x, width, out): dsp.running_mean's values into out."},
-    {"sliding_max", sliding_max, METH_VARARGS,
-     "sliding_max(x, width, out): dsp.sliding_max's values into out."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -179,16 +179,6 @@ def sliding_max(x: Array, width: int) -> Array:
     count = x.size - width + 1
     if width < 1 or count < 1:
         raise ValueError(f"need at least {width} values for a window of {width}, got {x.size}")
-    if kernels is not None and x.dtype == np.float64 and x.ndim == 1:
-        out = np.empty(count)
-        kernels.sliding_max(np.ascontiguousarray(x), width, out)  # one pass, the same maxima
-        return out
-    return _sliding_max_numpy(x, width)
-
-
-def _sliding_max_numpy(x: Array, width: int) -> Array:
-    """``sliding_max`` in numpy (also the reference the C module is tested against)."""
-    count = x.size - width + 1
     runs, reach = x, 1  # runs[i] = max(x[i : i + reach])
     while reach * 2 <= width:
         runs = np.maximum(runs[:-reach], runs[reach:])

@@ -794,9 +794,15 @@ def _running_log_max(held: Array, steps: Array, start: float) -> Array:
     """``max(start, log(held[j]) + steps[j] for j <= i)`` at every i: the release's running maximum in
     the log domain. Only the values that hold a reduction (held > 0; log 0 is -inf) enter numpy's running
     maximum, its slowest loop; between them the maximum is carried with np.repeat. The same values as
-    ``np.maximum(np.maximum.accumulate(np.log(held) + steps), start)``: maxima do not round."""
-    running = np.full(held.size, start)
+    ``np.maximum(np.maximum.accumulate(np.log(held) + steps), start)``: maxima do not round. With the C
+    module the logarithms are still numpy's, and the running maximum is filled in by
+    ``kernels.running_max_fill`` in one pass."""
     holding = np.flatnonzero(held)
+    if dsp.kernels is not None:
+        running = np.empty(held.size)
+        dsp.kernels.running_max_fill(holding, np.log(held[holding]) + steps[holding], start, running)
+        return running
+    running = np.full(held.size, start)
     if holding.size:
         peaks = np.maximum.accumulate(np.log(held[holding]) + steps[holding])
         lasting = np.diff(holding, append=held.size)
