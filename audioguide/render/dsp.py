@@ -130,8 +130,8 @@ class BiquadCascade:
 
         With the C module the cascade runs one sample at a time (kernels.biquad_squares_into), 1.45x
         as fast here, and gives scipy.signal.sosfilt's values to the bit (tests/test_kernels.py). The
-        block products of ``process`` round differently: the two agree to ~1e-11 of the signal (a held
-        DC input, the worst case found), not to the bit, which a loudness reading does not notice.
+        block products of ``process`` round differently: the two agree to ~1e-10 of the signal (a held
+        input, the worst case found), not to the bit, which a loudness reading does not notice.
         Where the last bit is the product (the phase rotator's samples), use ``process``."""
         x = np.asarray(x, dtype=np.float64)
         if self.state.any() or x.any():
